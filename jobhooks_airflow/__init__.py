@@ -1,0 +1,1 @@
+"""jobhooks for Apache Airflow (arrives with the Airflow adapter)."""

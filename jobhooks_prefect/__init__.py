@@ -1,0 +1,1 @@
+"""jobhooks for Prefect (arrives with the Prefect adapter)."""

@@ -1,0 +1,76 @@
+"""The vocabulary is exactly the job-status document's: 9 verbs, 25 subject types, modes."""
+
+from __future__ import annotations
+
+from jobhooks_core import Mode, SubjectType, Verb
+from jobhooks_core.vocabulary import close_match, verbs_for_mode
+
+R, B = Mode.REALTIME, Mode.BATCH
+
+
+def test_verbs_and_their_modes_are_the_documents_table() -> None:
+    assert {v.value: set(v.modes) for v in Verb} == {
+        "synccomplete": {R},
+        "update": {R, B},
+        "created": {R, B},
+        "deleted": {R, B},
+        "synced": {R},
+        "completed": {B},
+        "started": {R, B},
+        "failed": {R, B},
+        "syncing": {R},
+    }
+
+
+def test_the_25_subject_types() -> None:
+    assert [s.value for s in SubjectType] == [
+        "account",
+        "auth",
+        "campaign",
+        "data",
+        "entity",
+        "experience",
+        "journey",
+        "program",
+        "provider",
+        "query",
+        "report",
+        "rollup",
+        "schema",
+        "schematable",
+        "scoring",
+        "segment",
+        "segmentcollection",
+        "segmentml",
+        "stream",
+        "subscription",
+        "topic-document",
+        "user",
+        "variation",
+        "work",
+        "workflow",
+    ]
+
+
+def test_verbs_for_each_mode() -> None:
+    assert verbs_for_mode(B) == {
+        Verb.UPDATE,
+        Verb.CREATED,
+        Verb.DELETED,
+        Verb.COMPLETED,
+        Verb.STARTED,
+        Verb.FAILED,
+    }
+    assert verbs_for_mode(R) == set(Verb) - {Verb.COMPLETED}
+
+
+def test_mode_descriptions_used_in_errors() -> None:
+    assert Verb.COMPLETED.describe_modes() == "batch-only"
+    assert Verb.SYNCED.describe_modes() == "realtime-only"
+    assert Verb.FAILED.describe_modes() == "realtime and batch"
+
+
+def test_close_match_suggests_misspellings_only_when_close() -> None:
+    assert close_match("faild", [v.value for v in Verb]) == "failed"
+    assert close_match("synccomplet", [v.value for v in Verb]) == "synccomplete"
+    assert close_match("banana", [v.value for v in Verb]) is None
