@@ -11,13 +11,14 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from pathlib import Path
 
-from .config import CONFIG_ENV, load_subscriptions
-from .signing import generate_secret
-from .subscriptions import Subscription
-
-__all__ = ["main"]
+from ..config import CONFIG_ENV, load_subscriptions
+from ..exceptions import ConfigurationError, JobhooksError
+from ..outbox import open_outbox
+from ..settings import Settings
+from ..signing import generate_secret
+from ..subscriptions import Subscription
 
 
 def _print_subscription(sub: Subscription) -> None:
@@ -43,12 +44,41 @@ def _print_subscription(sub: Subscription) -> None:
         print(f"  extra headers  {', '.join(d['headers'])}")
 
 
+def _disabled_in_outbox() -> dict[str, str]:
+    """Subscriptions the dispatcher disabled (410 Gone), when an outbox exists."""
+    try:
+        url = Settings.from_env().outbox_url
+        if not url.startswith(("postgres://", "postgresql://")) and not Path(url).exists():
+            return {}
+        outbox = open_outbox(url)
+        try:
+            return {name: reason for name, (_, reason) in outbox.disabled().items()}
+        finally:
+            outbox.close()
+    except JobhooksError as exc:
+        print(
+            f"warning: cannot read the outbox to show disabled subscriptions: {exc}",
+            file=sys.stderr,
+        )
+        return {}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     if args.config:
         environ[CONFIG_ENV] = args.config
     loaded = load_subscriptions(environ=environ, log_errors=False)
-    subs, errors = loaded.subscriptions, loaded.errors
+    subs, errors = loaded.subscriptions, list(loaded.errors)
+    gone = _disabled_in_outbox()
+    for sub in subs:
+        if sub.name in gone:
+            errors.append(
+                ConfigurationError(
+                    f"disabled: {gone[sub.name]} (its events are dead letters; after fixing the "
+                    f"endpoint run `jobhooks outbox retry --subscription {sub.name}`)",
+                    subscription=sub.name,
+                )
+            )
     if args.json:
         print(
             json.dumps(
@@ -83,40 +113,3 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_secret(args: argparse.Namespace) -> int:
     print(generate_secret())
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jobhooks",
-        description="Job-status webhooks for workflow orchestrators.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    check = commands.add_parser(
-        "check",
-        help="validate the configuration and list what each subscription receives",
-        description="Validate every subscription (exit 1 on any error, or when none is "
-        "configured) and list the verbs and subject types each one receives.",
-    )
-    check.add_argument(
-        "--config", metavar="PATH", help=f"config file to check (default: ${CONFIG_ENV})"
-    )
-    check.add_argument("--json", action="store_true", help="print the result as JSON")
-    check.set_defaults(func=cmd_check)
-
-    secret = commands.add_parser(
-        "secret",
-        help="print a new whsec_ signing secret",
-        description="Print a new random Standard Webhooks secret.",
-    )
-    secret.set_defaults(func=cmd_secret)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

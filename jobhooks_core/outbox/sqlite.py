@@ -1,0 +1,105 @@
+"""SQLite outbox: one WAL-mode file shared by every process on the machine.
+
+Writes take the database lock up front (BEGIN IMMEDIATE) and wait up to ``busy_timeout`` for
+it, so many processes emitting at once queue instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from ..exceptions import OutboxError
+from ._base import SCHEMA, Cursor, Outbox
+
+__all__ = ["SQLiteOutbox"]
+
+
+class SQLiteOutbox(Outbox):
+    """The embedded default outbox (``$JOBHOOKS_HOME/outbox.db``)."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self._connection()  # create the schema now: a bad path fails here, clearly
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process being killed (not a power cut).
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in SCHEMA.format(
+                    serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL"
+                ).split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(
+                f"cannot open the SQLite outbox {str(self.path)!r}: {exc}. "
+                "Check that the directory is writable, or point JOBHOOKS_OUTBOX "
+                "(or JOBHOOKS_HOME) elsewhere"
+            ) from exc
+        self._local.conn = conn
+        with self._lock:
+            self._all.append((threading.current_thread(), conn))
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+        try:
+            yield conn.cursor()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        yield self._connection().cursor()
+
+    def close(self) -> None:
+        """Close the connections of this thread and of threads that have finished.
+
+        A connection another live thread may be using is left open (closing it under a
+        running statement can crash the interpreter); it closes with its thread or process.
+        """
+        me = threading.current_thread()
+        with self._lock:
+            closing = [c for t, c in self._all if t is me or not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if not (t is me or not t.is_alive())]
+        for conn in closing:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()

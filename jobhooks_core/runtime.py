@@ -1,0 +1,263 @@
+"""The jobhooks runtime of one process: subscriptions, outbox and dispatcher, and ``emit``.
+
+``emit`` and ``signal`` write the matching rows to the outbox in one transaction and wake the
+dispatcher; they never do network I/O and never raise into the caller: a failure is logged
+("… (no effect on the job)") and counted in ``Jobhooks.failures``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .config import LoadedSubscriptions, load_subscriptions
+from .delivery import RetryPolicy
+from .dispatcher import Dispatcher
+from .events import Event, Source
+from .lifecycle import LifecycleSignal, events_for
+from .outbox import Delivery, Outbox, OutboxTransaction, Status, open_outbox
+from .settings import Settings
+from .subscriptions import Subscription
+
+__all__ = ["Jobhooks", "default_runtime", "emit", "jobhooks_version"]
+
+log = logging.getLogger("jobhooks")
+
+DISABLED_CACHE_SECONDS = 2.0
+
+
+def jobhooks_version() -> str:
+    try:
+        return version("jobhooks")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class Jobhooks:
+    """Everything jobhooks does in one process.
+
+    ``long_lived``: this process drains every row of its subscriptions (the relay, the Airflow
+    scheduler, the Prefect watcher). Otherwise it delivers only what it emitted itself and, at
+    exit, flushes for at most ``settings.flush_timeout`` seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        source: Source | None = None,
+        subscriptions: LoadedSubscriptions | Sequence[Subscription] | None = None,
+        long_lived: bool = False,
+        outbox: Outbox | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.source = source or Source("jobhooks", self.settings.instance, jobhooks_version())
+        if subscriptions is None:
+            subscriptions = load_subscriptions()
+        if isinstance(subscriptions, LoadedSubscriptions):
+            self.errors = subscriptions.errors
+            subscriptions = subscriptions.subscriptions
+        else:
+            self.errors = ()
+        self.subscriptions: tuple[Subscription, ...] = tuple(subscriptions)
+        self.long_lived = long_lived
+        self.failures = 0
+        self._outbox = outbox
+        self._dispatcher: Dispatcher | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._disabled: Mapping[str, tuple[float, str]] = {}
+        self._disabled_read = -DISABLED_CACHE_SECONDS
+
+    # -- parts, created on first use ----------------------------------------------------------
+    @property
+    def outbox(self) -> Outbox:
+        with self._lock:
+            if self._outbox is None:
+                self._outbox = open_outbox(self.settings.outbox_url)
+            return self._outbox
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        outbox = self.outbox
+        with self._lock:
+            if self._dispatcher is None:
+                self._dispatcher = Dispatcher(
+                    outbox,
+                    self.subscriptions,
+                    policy=RetryPolicy(self.settings.retry_schedule),
+                    lease_seconds=self.settings.lease_seconds,
+                    poll_seconds=self.settings.poll_seconds,
+                    own_events_only=not self.long_lived,
+                )
+                self._dispatcher.start()
+                if not self.long_lived:
+                    atexit.register(self.close)
+            return self._dispatcher
+
+    # -- emitting -----------------------------------------------------------------------------
+    def emit(
+        self,
+        verb: str,
+        subject_type: str,
+        subject_id: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        occurrence: str | None = None,
+        timestamp: dt.datetime | None = None,
+    ) -> Event | None:
+        """Report one job event. Returns it, or None when jobhooks could not (logged)."""
+        try:
+            event = Event.create(
+                verb,
+                subject_type,
+                subject_id,
+                source=self.source,
+                occurrence=occurrence or uuid.uuid4().hex,
+                data=data,
+                timestamp=timestamp,
+            )
+            self._write(lambda tx: [event])
+            return event
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed("emit", exc)
+            return None
+
+    def signal(self, signal: LifecycleSignal) -> list[Event]:
+        """Apply a lifecycle signal: its events, with the once-per-work facts, in one write."""
+        try:
+            return self._write(lambda tx: events_for(signal, self.source, tx))
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed(f"{signal.signal.value} for {signal.subject_id!r}", exc)
+            return []
+
+    def _write(self, make: Any) -> list[Event]:
+        if not self.settings.enabled:
+            return []
+        disabled = self._disabled_subscriptions()
+        with self.outbox.transaction() as tx:
+            events: list[Event] = make(tx)
+            ids = self._enqueue(tx, events, disabled)
+        if ids:
+            self.dispatcher.wake(ids)
+        return events
+
+    def _disabled_subscriptions(self) -> Mapping[str, tuple[float, str]]:
+        """Subscriptions disabled by 410 Gone, re-read at most every few seconds."""
+        now = time.monotonic()
+        if self.subscriptions and now - self._disabled_read > DISABLED_CACHE_SECONDS:
+            self._disabled = self.outbox.disabled()
+            self._disabled_read = now
+        return self._disabled
+
+    def _enqueue(
+        self,
+        tx: OutboxTransaction,
+        events: Sequence[Event],
+        disabled: Mapping[str, tuple[float, str]],
+    ) -> list[str]:
+        ids: list[str] = []
+        for event in events:
+            for sub in self.subscriptions:
+                if sub.matches(event):
+                    reason = disabled.get(sub.name)
+                    dead = f"subscription disabled: {reason[1]}" if reason else None
+                    if tx.enqueue(sub.name, event, dead_reason=dead) and not dead:
+                        ids.append(event.id)
+        return ids
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.failures += 1
+        log.error(
+            "jobhooks: could not record %s: %s (no effect on the job)",
+            what,
+            exc,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+
+    # -- waiting and shutting down ------------------------------------------------------------
+    def wait(self, event_ids: Sequence[str], timeout: float) -> list[Delivery]:
+        """Block until every row of ``event_ids`` was delivered, dead-lettered or attempted and
+        failed (or ``timeout``); returns the rows as they stand."""
+        deadline = time.monotonic() + timeout
+        dispatcher = self.dispatcher
+        while True:
+            rows = self.outbox.deliveries(event_ids=list(event_ids), limit=1000)
+            if all(r.status is not Status.PENDING or r.attempts > 0 for r in rows):
+                return rows
+            if time.monotonic() >= deadline:
+                return rows
+            with dispatcher._settled:
+                dispatcher._settled.wait(0.05)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver what this process emitted for at most ``timeout`` (default flush_timeout)."""
+        if self._dispatcher is None:
+            return True
+        try:
+            return self._dispatcher.flush(
+                self.settings.flush_timeout if timeout is None else timeout
+            )
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed("flush", exc)
+            return False
+
+    def close(self) -> None:
+        """Flush (short-lived processes), stop the dispatcher, release its leases."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._dispatcher is not None:
+                if not self.long_lived:
+                    self.flush()
+                self._dispatcher.stop()
+            if self._outbox is not None:
+                self._outbox.close()
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed("shutdown", exc)
+
+
+_default: Jobhooks | None = None
+_default_lock = threading.Lock()
+
+
+def default_runtime() -> Jobhooks:
+    """The process-wide runtime ``emit`` uses, built from the environment on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Jobhooks()
+        return _default
+
+
+def emit(
+    verb: str,
+    subject_type: str,
+    subject_id: str,
+    *,
+    data: Mapping[str, Any] | None = None,
+    occurrence: str | None = None,
+    timestamp: dt.datetime | None = None,
+) -> Event | None:
+    """Report a job event from any script: written to the outbox, delivered in the background.
+
+    ``occurrence`` makes the event id deterministic (pass a run id to make a retried script
+    report once); by default every call is a new occurrence. Never raises: returns None and
+    logs when jobhooks could not record the event.
+    """
+    try:
+        runtime = default_runtime()
+    except Exception as exc:  # noqa: BLE001 - never raise into the host
+        log.error("jobhooks: could not start: %s (no effect on the job)", exc)
+        return None
+    return runtime.emit(
+        verb, subject_type, subject_id, data=data, occurrence=occurrence, timestamp=timestamp
+    )
