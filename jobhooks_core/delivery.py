@@ -13,14 +13,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
+import httpcore
 
-from .formats import Rendered, render_batch, render_event
+from .formats import Rendered, render_stored
 from .outbox import Delivery, Outcome, Status
 from .signing import webhook_headers
 from .subscriptions import Subscription
 
-__all__ = ["Attempt", "RetryPolicy", "build_request", "send"]
+__all__ = ["Attempt", "RetryPolicy", "build_request", "judge", "new_pool", "send"]
 
 MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -73,21 +73,33 @@ def build_request(
     sub: Subscription, rows: Sequence[Delivery]
 ) -> tuple[str, Rendered, dict[str, str]]:
     """(webhook id, body, headers) for ``rows``: one event, or a batch sharing a batch id."""
-    events = [row.to_event() for row in rows]
+    stored = [row.event_json for row in rows]
     if sub.mode.value == "batch":
         msg_id = rows[0].batch_id or rows[0].event_id
-        rendered = render_batch(sub.format, msg_id, events)
+        rendered = render_stored(sub.format, stored, msg_id)
     else:
         msg_id = rows[0].event_id
-        rendered = render_event(sub.format, events[0])
+        rendered = render_stored(sub.format, stored, None)
     headers = dict(sub.headers)
     headers.update(webhook_headers(msg_id, rendered.body, sub.secrets))
     headers["content-type"] = rendered.content_type
     return msg_id, rendered, headers
 
 
+def new_pool() -> httpcore.ConnectionPool:
+    """The connection pool a dispatcher keeps: keep-alive, TLS verified, never redirects.
+
+    httpcore is httpx's own transport; the dispatcher uses it directly because the request and
+    response models httpx builds on top cost more than the whole rest of a delivery (measured
+    in bench/throughput.py: ~2,800 vs ~4,500 loopback requests/s on one core).
+    """
+    return httpcore.ConnectionPool(
+        max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0, retries=0
+    )
+
+
 def send(
-    client: httpx.Client,
+    pool: httpcore.ConnectionPool,
     sub: Subscription,
     rows: Sequence[Delivery],
     *,
@@ -95,26 +107,39 @@ def send(
 ) -> Attempt:
     """POST ``rows`` to ``sub``; never raises for network trouble: it becomes a failed Attempt."""
     _, rendered, headers = build_request(sub, rows)
-    limit = sub.timeout_seconds if timeout is None else min(timeout, sub.timeout_seconds)
+    limit = max(
+        sub.timeout_seconds if timeout is None else min(timeout, sub.timeout_seconds), 0.001
+    )
+    wire_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    timeouts = {"connect": limit, "read": limit, "write": limit, "pool": limit}
     try:
-        response = client.post(
-            sub.url, content=rendered.body, headers=headers, timeout=max(limit, 0.001)
+        response = pool.request(
+            "POST",
+            sub.url,
+            headers=wire_headers,
+            content=rendered.body,
+            extensions={"timeout": timeouts},
         )
-    except httpx.TimeoutException:
-        return Attempt(False, error=f"no answer within {limit:g} s (timeout)")
-    except httpx.HTTPError as exc:
+    except httpcore.TimeoutException as exc:
+        return Attempt(False, error=f"timeout: no answer within {limit:g} s ({type(exc).__name__})")
+    except Exception as exc:  # noqa: BLE001 - every transport failure is a failed attempt
         return Attempt(False, error=f"{type(exc).__name__}: {exc}")
-    return judge(response)
+    return judge(
+        response.status,
+        {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
+        response.content,
+        response.extensions.get("reason_phrase", b""),
+    )
 
 
-def judge(response: httpx.Response) -> Attempt:
-    code = response.status_code
+def judge(code: int, headers: dict[str, str], content: bytes, reason: bytes = b"") -> Attempt:
+    """What an HTTP answer means for the rows it carried."""
     if 200 <= code < 300:
         return Attempt(True, http_status=code)
     if code == 410:
         return Attempt(False, gone=True, http_status=code, error="410 Gone")
     if 300 <= code < 400:
-        where = response.headers.get("location", "?")
+        where = headers.get("location", "?")
         return Attempt(
             False,
             http_status=code,
@@ -122,14 +147,12 @@ def judge(response: httpx.Response) -> Attempt:
         )
     retry_after = None
     if code in (429, 503):
-        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-    snippet = response.text[:200].strip() if response.content else ""
+        retry_after = parse_retry_after(headers.get("retry-after"), time.time())
+    phrase = reason.decode("latin-1") if reason else ""
+    snippet = content[:200].decode("utf-8", "replace").strip()
     detail = f": {snippet}" if snippet else ""
     return Attempt(
-        False,
-        http_status=code,
-        retry_after=retry_after,
-        error=f"{code} {response.reason_phrase}{detail}",
+        False, http_status=code, retry_after=retry_after, error=f"{code} {phrase}".strip() + detail
     )
 
 

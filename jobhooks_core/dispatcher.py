@@ -1,4 +1,5 @@
-"""The dispatcher: a background thread that drains the outbox over a pooled httpx client.
+"""The dispatcher: a background thread that drains the outbox over a pooled HTTP connection pool
+(httpcore, httpx's transport).
 
 Per subscription one request is in flight at a time, in emission order; a failure ends that
 subscription's round (the rest stay due), so a dead endpoint costs one attempt per round, not
@@ -17,10 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 
-import httpx
+import httpcore
 
-from .delivery import RetryPolicy, outcomes, send
-from .outbox import Outbox, Outcome, Status
+from .delivery import RetryPolicy, new_pool, outcomes, send
+from .outbox import Delivery, Outbox, Outcome, Status
 from .subscriptions import Subscription
 from .vocabulary import Mode
 
@@ -47,7 +48,7 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         poll_seconds: float = 1.0,
         own_events_only: bool = False,
-        client: httpx.Client | None = None,
+        pool: httpcore.ConnectionPool | None = None,
         clock: Callable[[], float] = time.time,
         max_workers: int = 8,
     ) -> None:
@@ -60,12 +61,9 @@ class Dispatcher:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.own_events_only = own_events_only
         self._own: set[str] = set()
-        self._client = client or httpx.Client(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        )
-        self._owns_client = client is None
-        self._pool = ThreadPoolExecutor(
+        self._http = pool or new_pool()
+        self._owns_http = pool is None
+        self._workers = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="jobhooks-delivery"
         )
         self._busy: dict[str, Future[None]] = {}
@@ -91,7 +89,7 @@ class Dispatcher:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop, give back every lease this dispatcher holds, close the client.
+        """Stop, give back every lease this dispatcher holds, close the connections.
 
         Waits up to ``timeout`` for requests in flight; one still running after that is left
         to finish or die with the process (its row's lease expires and another process retries).
@@ -101,15 +99,16 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
-        _, running = futures_wait(list(self._busy.values()),
-                                  timeout=max(deadline - time.monotonic(), 0))
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, running = futures_wait(
+            list(self._busy.values()), timeout=max(deadline - time.monotonic(), 0)
+        )
+        self._workers.shutdown(wait=False, cancel_futures=True)
         try:
             self.outbox.release_owner(self.owner)
         except Exception as exc:  # noqa: BLE001 - shutting down: report, carry on
             log.warning("jobhooks: could not release outbox leases: %s", exc)
-        if self._owns_client and not running:
-            self._client.close()
+        if self._owns_http and not running:
+            self._http.close()
 
     def flush(self, timeout: float, event_ids: Iterable[str] | None = None) -> bool:
         """Deliver for at most ``timeout`` seconds; True when every row of ``event_ids``
@@ -182,7 +181,7 @@ class Dispatcher:
             running = self._busy.get(name)
             if running is not None and not running.done():
                 continue
-            self._busy[name] = self._pool.submit(self._work, sub)
+            self._busy[name] = self._workers.submit(self._work, sub)
 
     def _work(self, sub: Subscription) -> None:
         try:
@@ -220,7 +219,7 @@ class Dispatcher:
             if self._stopping.is_set() or over_lease or (window is not None and window <= 0):
                 done += [Outcome(r.id, None) for r in rows[index:]]
                 break
-            attempt = send(self._client, sub, [row], timeout=window)
+            attempt = send(self._http, sub, [row], timeout=window)
             done += outcomes([row], attempt, self.policy, self.clock())
             if attempt.gone:
                 self._gone(sub, done, rows[index + 1 :])
@@ -248,7 +247,7 @@ class Dispatcher:
         )
         if not rows:
             return
-        attempt = send(self._client, sub, rows)
+        attempt = send(self._http, sub, rows)
         done = outcomes(rows, attempt, self.policy, self.clock())
         if attempt.gone:
             self._gone(sub, done, [])
@@ -259,14 +258,15 @@ class Dispatcher:
         else:
             self._report_failure(sub, done[0])
 
-    def _gone(self, sub: Subscription, done: list[Outcome], rest: Sequence[object]) -> None:
+    def _gone(self, sub: Subscription, done: list[Outcome], rest: Sequence[Delivery]) -> None:
         dead = [
             Outcome(o.delivery_id, Status.DEAD, "410 Gone: subscription disabled", 410)
             for o in done
             if o.http_status == 410
         ]
         keep = [o for o in done if o.http_status != 410]
-        self.outbox.settle(keep + dead, self.clock())
+        released = [Outcome(r.id, None) for r in rest]  # disable() dead-letters them next
+        self.outbox.settle(keep + dead + released, self.clock())
         self.outbox.disable(sub.name, f"410 Gone from {sub.url}", self.clock())
         log.error(
             "jobhooks: subscription %r disabled: %s answered 410 Gone; its pending events "

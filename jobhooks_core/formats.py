@@ -66,7 +66,7 @@ def render_event(fmt: WireFormat | str, event: Event) -> Rendered:
     """One event as a request body in ``fmt``."""
     match _wire_format(fmt):
         case WireFormat.JSON:
-            return Rendered(_dumps(event.to_dict()).encode("utf-8"), JSON_TYPE)
+            return Rendered(event_json(event).encode("utf-8"), JSON_TYPE)
         case WireFormat.FORM:
             return Rendered(_form_body(_form_fields(event.to_dict())), FORM_TYPE)
         case WireFormat.CLOUDEVENTS:
@@ -89,6 +89,30 @@ def render_batch(fmt: WireFormat | str, batch_id: str, events: Sequence[Event]) 
             # The SDK writes single events only; a CloudEvents JSON batch is an array of them.
             parts = [_CE_FORMAT.write(_to_cloudevent(e, batch_id=batch_id)) for e in events]
             return Rendered(b"[" + b",".join(parts) + b"]", CLOUDEVENT_BATCH_TYPE)
+
+
+def render_stored(fmt: WireFormat | str, stored: Sequence[str], batch_id: str | None
+                  ) -> Rendered:
+    """Render events kept as their canonical JSON (``event_json``, as the outbox stores them).
+
+    JSON is assembled from the stored text without re-encoding (the outbox's hot path); the
+    other formats parse the events back first. ``batch_id`` None: one event, not a batch.
+    """
+    wire = _wire_format(fmt)
+    if wire is WireFormat.JSON:
+        if batch_id is None:
+            return Rendered(stored[0].encode("utf-8"), JSON_TYPE)
+        head = _dumps({"batch_id": batch_id})[:-1]
+        return Rendered(f'{head},"events":[{",".join(stored)}]}}'.encode(), JSON_TYPE)
+    events = [Event.from_dict(json.loads(text)) for text in stored]
+    if batch_id is None:
+        return render_event(wire, events[0])
+    return render_batch(wire, batch_id, events)
+
+
+def event_json(event: Event) -> str:
+    """The canonical JSON text of one event: exactly the body of a json-format request."""
+    return _dumps(event.to_dict())
 
 
 def parse_body(content_type: str, body: bytes) -> tuple[str | None, list[Event]]:

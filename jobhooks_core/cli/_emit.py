@@ -8,10 +8,9 @@ import sys
 import time
 from typing import Any
 
-import httpx
-
-from ..delivery import send
+from ..delivery import new_pool, send
 from ..events import Event
+from ..formats import event_json
 from ..outbox import Delivery, Status
 from ..vocabulary import SubjectType, Verb
 from ._common import fail, runtime
@@ -98,15 +97,15 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         data={"test": True, "message": "test delivery from jobhooks send-test"},
     )
     row = Delivery(
-        0, sub.name, event.id, event.to_dict(), Status.PENDING, 0, 0.0, 0.0, batch_id=event.id
+        0, sub.name, event.id, event_json(event), Status.PENDING, 0, 0.0, 0.0, batch_id=event.id
     )
     print(
         f"POST {sub.url}  ({event.type}, {sub.format.value}, "
         f"{'signed' if sub.secrets else 'unsigned'})"
     )
     started = time.perf_counter()
-    with httpx.Client(follow_redirects=False) as client:
-        attempt = send(client, sub, [row])
+    with new_pool() as pool:
+        attempt = send(pool, sub, [row])
     took = (time.perf_counter() - started) * 1000
     if attempt.delivered:
         print(f"→ {attempt.http_status} in {took:.0f} ms: delivered")

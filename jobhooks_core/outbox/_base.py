@@ -3,6 +3,7 @@ placeholder style and its row-locking clause."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -13,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from ..events import Event
+from ..formats import event_json
 
 __all__ = ["Delivery", "Outbox", "OutboxTransaction", "Outcome", "Status"]
 
@@ -30,7 +32,7 @@ class Delivery:
     id: int
     subscription: str
     event_id: str
-    event: dict[str, Any]
+    event_json: str
     status: Status
     attempts: int
     next_attempt_at: float
@@ -39,6 +41,11 @@ class Delivery:
     last_error: str | None = None
     last_status: int | None = None
     delivered_at: float | None = None
+
+    @functools.cached_property
+    def event(self) -> dict[str, Any]:
+        """The event's wire JSON object."""
+        return json.loads(self.event_json)  # type: ignore[no-any-return]
 
     def to_event(self) -> Event:
         return Event.from_dict(self.event)
@@ -68,7 +75,7 @@ def _row(values: Sequence[Any]) -> Delivery:
         int(id_),
         sub,
         event_id,
-        json.loads(event),
+        event,
         Status(status),
         int(attempts),
         float(nxt),
@@ -135,7 +142,7 @@ class OutboxTransaction:
             (
                 subscription,
                 event.id,
-                json.dumps(event.to_dict(), ensure_ascii=False),
+                event_json(event),
                 status.value,
                 self._now,
                 self._now,
@@ -261,14 +268,19 @@ class Outbox:
                     lease,
                     batch_size,
                 )
-            waiting, oldest = self._x(
-                cur,
-                "SELECT COUNT(*), MIN(created_at) FROM jobhooks_deliveries WHERE subscription = ? "
-                "AND status = 'pending' AND batch_id IS NULL AND next_attempt_at <= ? AND "
-                "(lease_until IS NULL OR lease_until < ?)",
-                (subscription, now, now),
-            ).fetchone()
-            if not waiting or (waiting < batch_size and float(oldest) > now - flush_seconds):
+            # Two index probes, not a COUNT over the whole backlog: is the batch_size-th row
+            # there, and how old is the oldest?
+            waiting = (
+                "FROM jobhooks_deliveries WHERE subscription = ? AND status = 'pending' AND "
+                "batch_id IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR "
+                "lease_until < ?) ORDER BY id LIMIT 1"
+            )
+            params = (subscription, now, now)
+            oldest = self._x(cur, f"SELECT created_at {waiting}", params).fetchone()
+            if oldest is None:
+                return []
+            full = self._x(cur, f"SELECT id {waiting} OFFSET ?", (*params, batch_size - 1))
+            if full.fetchone() is None and float(oldest[0]) > now - flush_seconds:
                 return []
             return self._claim(
                 cur,
@@ -282,57 +294,63 @@ class Outbox:
             )
 
     def next_due(self, subscriptions: Sequence[str], now: float) -> float | None:
-        """The earliest ``next_attempt_at`` of an unleased pending row of ``subscriptions``."""
-        if not subscriptions:
-            return None
+        """The earliest ``next_attempt_at`` of an unleased realtime row of ``subscriptions``."""
+        soonest: float | None = None
         with self._read() as cur:
-            (due,) = self._x(
-                cur,
-                "SELECT MIN(next_attempt_at) FROM jobhooks_deliveries WHERE status = 'pending' "
-                "AND batch_id IS NULL AND (lease_until IS NULL OR lease_until < ?) AND "
-                f"subscription IN ({', '.join('?' * len(subscriptions))})",
-                [now, *subscriptions],
-            ).fetchone()
-        return None if due is None else float(due)
+            for name in subscriptions:
+                row = self._x(
+                    cur,
+                    "SELECT next_attempt_at FROM jobhooks_deliveries WHERE subscription = ? AND "
+                    "status = 'pending' AND batch_id IS NULL AND (lease_until IS NULL OR "
+                    "lease_until < ?) ORDER BY next_attempt_at LIMIT 1",
+                    (name, now),
+                ).fetchone()
+                if row is not None and (soonest is None or row[0] < soonest):
+                    soonest = float(row[0])
+        return soonest
 
     def next_batch_due(self, subscription: str, flush_seconds: float) -> float | None:
         """When the oldest waiting unbatched row of ``subscription`` reaches its flush time."""
         with self._read() as cur:
-            (oldest,) = self._x(
+            row = self._x(
                 cur,
-                "SELECT MIN(created_at) FROM jobhooks_deliveries WHERE subscription = ? AND "
-                "status = 'pending' AND batch_id IS NULL",
+                "SELECT created_at FROM jobhooks_deliveries WHERE subscription = ? AND "
+                "status = 'pending' AND batch_id IS NULL ORDER BY id LIMIT 1",
                 (subscription,),
             ).fetchone()
-        return None if oldest is None else float(oldest) + flush_seconds
+        return None if row is None else float(row[0]) + flush_seconds
 
     def settle(self, outcomes: Sequence[Outcome], now: float | None = None) -> None:
-        """Record what the attempts did, releasing the leases."""
+        """Record what the attempts did, releasing the leases.
+
+        Rows with the same outcome (a delivered batch, say) are updated together.
+        """
         now = time.time() if now is None else now
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for o in outcomes:
+            key: tuple[Any, ...] = (None,)
+            if o.status is not None:
+                nxt = o.next_attempt_at if o.next_attempt_at is not None else now
+                done = now if o.status is Status.DELIVERED else None
+                key = (o.status.value, nxt, o.error, o.http_status, done)
+            groups.setdefault(key, []).append(o.delivery_id)
         with self._write() as cur:
-            for o in outcomes:
-                if o.status is None:
+            for key, ids in groups.items():
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    if key == (None,):
+                        self._x(cur, "UPDATE jobhooks_deliveries SET lease_owner = NULL, "
+                                f"lease_until = NULL WHERE id IN ({marks})", chunk)
+                        continue
                     self._x(
                         cur,
-                        "UPDATE jobhooks_deliveries SET lease_owner = NULL, "
-                        "lease_until = NULL WHERE id = ?",
-                        (o.delivery_id,),
+                        "UPDATE jobhooks_deliveries SET status = ?, attempts = attempts + 1, "
+                        "next_attempt_at = ?, last_error = ?, last_status = ?, "
+                        "delivered_at = ?, lease_owner = NULL, lease_until = NULL "
+                        f"WHERE id IN ({marks})",
+                        [*key, *chunk],
                     )
-                    continue
-                self._x(
-                    cur,
-                    "UPDATE jobhooks_deliveries SET status = ?, attempts = attempts + 1, "
-                    "next_attempt_at = ?, last_error = ?, last_status = ?, delivered_at = ?, "
-                    "lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                    (
-                        o.status.value,
-                        o.next_attempt_at if o.next_attempt_at is not None else now,
-                        o.error,
-                        o.http_status,
-                        now if o.status is Status.DELIVERED else None,
-                        o.delivery_id,
-                    ),
-                )
 
     def release_owner(self, owner: str) -> int:
         """Give back every lease ``owner`` holds (a clean shutdown)."""
@@ -437,7 +455,9 @@ class Outbox:
         """Make pending and dead rows due now (dead ones get a fresh retry schedule)."""
         now = time.time() if now is None else now
         where, params = ["status IN ('pending', 'dead')"], list[Any]()
-        if ids:
+        if ids is not None:
+            if not ids:
+                return 0
             where.append(f"id IN ({', '.join('?' * len(ids))})")
             params += list(ids)
         if subscription is not None:
@@ -460,9 +480,11 @@ class Outbox:
         subscription: str | None = None,
         now: float | None = None,
     ) -> int:
-        """Delete ``status`` rows created more than ``older_than`` seconds ago."""
+        """Delete ``status`` rows older than ``older_than`` seconds (delivered rows: counted
+        from delivery, others from creation)."""
         now = time.time() if now is None else now
-        where, params = ["status = ?", "created_at <= ?"], [status.value, now - older_than]
+        where = ["status = ?", "COALESCE(delivered_at, created_at) <= ?"]
+        params: list[Any] = [status.value, now - older_than]
         if subscription is not None:
             where.append("subscription = ?")
             params.append(subscription)
@@ -490,9 +512,13 @@ CREATE TABLE IF NOT EXISTS jobhooks_deliveries (
     delivered_at {real},
     UNIQUE (subscription, event_id)
 );
-CREATE INDEX IF NOT EXISTS jobhooks_deliveries_due
-    ON jobhooks_deliveries (subscription, status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS jobhooks_deliveries_batch ON jobhooks_deliveries (batch_id);
+-- Claims walk a subscription's pending rows in emission (id) order.
+CREATE INDEX IF NOT EXISTS jobhooks_deliveries_queue
+    ON jobhooks_deliveries (subscription, id) WHERE status = 'pending' AND batch_id IS NULL;
+CREATE INDEX IF NOT EXISTS jobhooks_deliveries_batches
+    ON jobhooks_deliveries (subscription, batch_id)
+    WHERE status = 'pending' AND batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobhooks_deliveries_event ON jobhooks_deliveries (event_id);
 CREATE TABLE IF NOT EXISTS jobhooks_facts (
     work TEXT NOT NULL, fact TEXT NOT NULL, at {real} NOT NULL, PRIMARY KEY (work, fact)
 );

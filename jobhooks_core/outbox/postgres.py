@@ -56,8 +56,10 @@ def _passwords(url: str) -> list[str]:
 class PostgresOutbox(Outbox):
     """The outbox in a PostgreSQL database (``postgresql://user:pass@host/db``).
 
-    One connection per thread, in autocommit mode; each write is one transaction. ``schema``
-    puts the tables in that schema (created when missing) instead of the search path's first.
+    One connection per thread, in autocommit mode; each write is one transaction. A connection
+    found closed or broken is replaced on next use (the call that hit the failure raises
+    OutboxError). ``schema`` puts the tables in that schema (created when missing) instead of
+    the search path's first; tests use it to isolate.
     """
 
     placeholder = "%s"
@@ -84,7 +86,7 @@ class PostgresOutbox(Outbox):
             {} if "connect_timeout" in given else {"connect_timeout": max(1, int(connect_timeout))}
         )
         self._local = threading.local()
-        self._all: list[psycopg.Connection[Any]] = []
+        self._all: list[tuple[threading.Thread, psycopg.Connection[Any]]] = []
         self._lock = threading.Lock()
         self._ready = False  # tables exist (checked once per object, on first use)
         self._ready_lock = threading.Lock()
@@ -126,7 +128,7 @@ class PostgresOutbox(Outbox):
             raise
         self._local.conn = conn
         with self._lock:
-            self._all.append(conn)
+            self._all.append((threading.current_thread(), conn))
         return conn
 
     def _create_tables(self, conn: psycopg.Connection[Any]) -> None:
@@ -147,8 +149,7 @@ class PostgresOutbox(Outbox):
 
     def _forget(self, conn: psycopg.Connection[Any]) -> None:
         with self._lock:
-            if conn in self._all:
-                self._all.remove(conn)
+            self._all = [(t, c) for t, c in self._all if c is not conn]
         with suppress(psycopg.Error):
             conn.close()
 
@@ -172,9 +173,16 @@ class PostgresOutbox(Outbox):
             raise self._error(f"PostgreSQL outbox {self.url}", exc) from exc
 
     def close(self) -> None:
+        """Close the connections of this thread and of threads that have finished.
+
+        A connection another live thread may be using is left open (closing it under a running
+        statement can crash the interpreter); it closes with its thread or process.
+        """
+        me = threading.current_thread()
         with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
+            closing = [c for t, c in self._all if t is me or not t.is_alive()]
+            self._all = [(t, c) for t, c in self._all if not (t is me or not t.is_alive())]
+        for conn in closing:
             with suppress(psycopg.Error):
                 conn.close()
         self._local = threading.local()

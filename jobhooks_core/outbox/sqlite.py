@@ -98,8 +98,6 @@ class SQLiteOutbox(Outbox):
             closing = [c for t, c in self._all if t is me or not t.is_alive()]
             self._all = [(t, c) for t, c in self._all if not (t is me or not t.is_alive())]
         for conn in closing:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()

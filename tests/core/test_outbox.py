@@ -307,19 +307,14 @@ def test_retry_selects_by_id_by_subscription_or_all(outbox: Outbox) -> None:
     assert statuses() == [Status.PENDING, Status.PENDING, Status.PENDING, Status.DELIVERED]
 
 
-def test_purge_deletes_only_delivered_rows_older_than_the_cutoff(outbox: Outbox) -> None:
+def test_purge_deletes_only_rows_delivered_before_the_cutoff(outbox: Outbox) -> None:
     (old,) = enqueue(outbox, ("ops", event(1)), now=NOW)
-    (young,) = enqueue(outbox, ("ops", event(2)), now=NOW + 100)
+    (young,) = enqueue(outbox, ("ops", event(2)), now=NOW)  # created as early, delivered late
     (waiting,) = enqueue(outbox, ("ops", event(3)), now=NOW)
     (dead,) = enqueue(outbox, ("ops", event(4)), now=NOW)
-    outbox.settle(
-        [
-            Outcome(old.id, Status.DELIVERED, None, 200),
-            Outcome(young.id, Status.DELIVERED, None, 200),
-            Outcome(dead.id, Status.DEAD, "HTTP 400", 400),
-        ],
-        now=NOW + 100,
-    )
+    outbox.settle([Outcome(old.id, Status.DELIVERED, None, 200),
+                   Outcome(dead.id, Status.DEAD, "HTTP 400", 400)], now=NOW + 10)
+    outbox.settle([Outcome(young.id, Status.DELIVERED, None, 200)], now=NOW + 100)
     assert outbox.purge(older_than=50, now=NOW + 120) == 1
     assert sorted(ids(outbox.deliveries())) == sorted([young.id, waiting.id, dead.id])
 
@@ -410,6 +405,16 @@ def test_concurrent_claimers_never_get_the_same_row(outbox: Outbox) -> None:
     assert len(every) == len(set(every)) == rows
     assert sorted(every) == sorted(ids(outbox.deliveries(limit=rows + 1)))
     assert all(claimed)
+
+
+def test_an_outbox_works_again_after_close_with_connections_from_finished_threads(
+    outbox: Outbox,
+) -> None:
+    worker = threading.Thread(target=outbox.enqueue, args=([("ops", event(1))], NOW))
+    worker.start()
+    worker.join()
+    outbox.close()  # closes this thread's connection and the finished worker's
+    assert outbox.counts() == {"ops": {"pending": 1, "delivered": 0, "dead": 0}}
 
 
 # -- PostgreSQL only: URLs, the optional dependency, lost connections ----------------------
