@@ -11,6 +11,7 @@ from .events import Event, Source
 from .exceptions import ConfigurationError, JobhooksError, OutboxError, RenderError, SignatureError
 from .formats import Rendered, WireFormat, parse_body, render_batch, render_event
 from .lifecycle import InMemoryWorkState, LifecycleSignal, Signal, WorkState, events_for
+from .runtime import Jobhooks, emit
 from .signing import generate_secret, verify, webhook_headers
 from .subscriptions import Subscription
 from .vocabulary import Mode, SubjectType, Verb
@@ -19,6 +20,7 @@ __all__ = [
     "ConfigurationError",
     "Event",
     "InMemoryWorkState",
+    "Jobhooks",
     "JobhooksError",
     "LifecycleSignal",
     "LoadedSubscriptions",
@@ -34,6 +36,7 @@ __all__ = [
     "Verb",
     "WireFormat",
     "WorkState",
+    "emit",
     "events_for",
     "generate_secret",
     "load_config_file",

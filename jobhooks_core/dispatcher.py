@@ -15,8 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 
 import httpcore
 
@@ -50,7 +48,6 @@ class Dispatcher:
         own_events_only: bool = False,
         pool: httpcore.ConnectionPool | None = None,
         clock: Callable[[], float] = time.time,
-        max_workers: int = 8,
     ) -> None:
         self.outbox = outbox
         self.subscriptions = {s.name: s for s in subscriptions if s.enabled}
@@ -63,10 +60,9 @@ class Dispatcher:
         self._own: set[str] = set()
         self._http = pool or new_pool()
         self._owns_http = pool is None
-        self._workers = ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="jobhooks-delivery"
-        )
-        self._busy: dict[str, Future[None]] = {}
+        # One daemon thread per subscription with work: a hung request never blocks the
+        # process from exiting (a pool's threads would be joined at interpreter exit).
+        self._busy: dict[str, threading.Thread] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._settled = threading.Condition()
@@ -99,10 +95,9 @@ class Dispatcher:
         deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
-        _, running = futures_wait(
-            list(self._busy.values()), timeout=max(deadline - time.monotonic(), 0)
-        )
-        self._workers.shutdown(wait=False, cancel_futures=True)
+        for worker in list(self._busy.values()):
+            worker.join(max(deadline - time.monotonic(), 0))
+        running = any(w.is_alive() for w in self._busy.values())
         try:
             self.outbox.release_owner(self.owner)
         except Exception as exc:  # noqa: BLE001 - shutting down: report, carry on
@@ -179,9 +174,12 @@ class Dispatcher:
             if name in self._disabled:
                 continue
             running = self._busy.get(name)
-            if running is not None and not running.done():
+            if running is not None and running.is_alive():
                 continue
-            self._busy[name] = self._workers.submit(self._work, sub)
+            worker = threading.Thread(target=self._work, args=(sub,), daemon=True,
+                                      name=f"jobhooks-delivery-{name}")
+            self._busy[name] = worker
+            worker.start()
 
     def _work(self, sub: Subscription) -> None:
         try:

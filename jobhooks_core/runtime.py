@@ -218,7 +218,8 @@ class Jobhooks:
             if self._dispatcher is not None:
                 if not self.long_lived:
                     self.flush()
-                self._dispatcher.stop()
+                # After a flush, requests in flight were capped to its window: don't wait long.
+                self._dispatcher.stop(timeout=5.0 if self.long_lived else 1.0)
             if self._outbox is not None:
                 self._outbox.close()
         except Exception as exc:  # noqa: BLE001 - never raise into the host

@@ -262,3 +262,54 @@ def test_failed_batch_is_retried_whole_with_the_same_batch_id(
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert first.body == second.body
     settle(rt, all_status(Status.DELIVERED, 3))
+
+
+# -- short-lived processes: flush within flush_timeout, leave the rest ---------------------
+
+
+def test_short_lived_exit_waits_at_most_flush_timeout_for_a_hung_receiver(
+    tmp_path: Path, receiver: TestReceiver
+) -> None:
+    receiver.default = Reply.hang()
+    settings = Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)}, flush_timeout=1)
+    sub = Subscription.from_mapping("ops", {"url": receiver.url, "timeout_seconds": 30})
+    rt = Jobhooks(settings=settings, subscriptions=[sub])
+    for i in range(3):
+        rt.emit("failed", "work", f"w{i}")
+    started = time.monotonic()
+    rt.close()
+    assert time.monotonic() - started < 1 + 2.5  # flush_timeout, plus generous slack
+    rows = Jobhooks(settings=settings, subscriptions=[sub]).outbox.deliveries()
+    assert [r.status for r in rows] == [Status.PENDING] * 3  # left for a long-lived process
+    assert len(receiver.requests) == 1  # one request in flight per subscription, no more
+
+
+def test_short_lived_exit_makes_only_the_attempts_inside_its_window(
+    tmp_path: Path, receiver: TestReceiver
+) -> None:
+    receiver.default = Reply(500)
+    settings = Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)}, flush_timeout=2,
+                                 retry_schedule="0,30")
+    sub = Subscription.from_mapping("ops", {"url": receiver.url})
+    rt = Jobhooks(settings=settings, subscriptions=[sub])
+    rt.emit("failed", "work", "w")
+    rt.close()  # the second attempt is due in 30 s: outside the window, so not made
+    (row,) = Jobhooks(settings=settings, subscriptions=[sub]).outbox.deliveries()
+    assert row.status is Status.PENDING and row.attempts == 1
+    assert row.next_attempt_at > time.time() + 20
+    assert len(receiver.requests) == 1
+
+
+def test_short_lived_process_delivers_only_its_own_events(
+    tmp_path: Path, receiver: TestReceiver
+) -> None:
+    settings = Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)})
+    sub = Subscription.from_mapping("ops", {"url": receiver.url})
+    from jobhooks_core import Event, Source
+
+    other = Event.create("failed", "work", "someone-elses", source=Source("t"), occurrence="r")
+    rt = Jobhooks(settings=settings, subscriptions=[sub])
+    rt.outbox.enqueue([("ops", other)])  # left behind by another process
+    mine = rt.emit("failed", "work", "mine")
+    rt.close()
+    assert receiver.event_ids() == [mine.id]  # type: ignore[union-attr]
