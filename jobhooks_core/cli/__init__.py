@@ -12,6 +12,7 @@ jobhooks secret               print a new signing secret (whsec_…)
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from .. import receiver
@@ -58,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     receiver.add_arguments(receive)
     receive.set_defaults(func=receiver.run)
 
+    prefect = commands.add_parser(
+        "prefect",
+        help="Prefect commands: `jobhooks prefect watch` follows the server's event stream",
+        description="Prefect integration commands (need the prefect extra).",
+        add_help=False,
+    )
+    prefect.add_argument("prefect_args", nargs=argparse.REMAINDER)
+    prefect.set_defaults(func=_prefect)
+
     secret = commands.add_parser(
         "secret",
         help="print a new whsec_ signing secret",
@@ -65,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secret.set_defaults(func=cmd_secret)
     return parser
+
+
+def _prefect(args: argparse.Namespace) -> int:
+    """Hand ``jobhooks prefect …`` to jobhooks_prefect, which alone imports Prefect."""
+    try:
+        from jobhooks_prefect.cli import main as prefect_main
+    except ImportError as exc:
+        print(f"jobhooks: the prefect commands need Prefect: pip install 'jobhooks[prefect]' "
+              f"({exc})", file=sys.stderr)
+        return 2
+    return int(prefect_main(args.prefect_args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
