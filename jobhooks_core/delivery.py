@@ -23,6 +23,7 @@ from .subscriptions import Subscription
 __all__ = ["Attempt", "RetryPolicy", "build_request", "judge", "new_pool", "send"]
 
 MAX_RETRY_AFTER = 24 * 3600.0
+_jitter = random.Random()  # our own: never disturbs the host's global random state
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class RetryPolicy:
         """When to try again after ``attempts`` failed attempts; None: spent, dead-letter."""
         if attempts >= len(self.schedule):
             return None
-        delay = self.schedule[attempts] * random.uniform(1 - self.jitter, 1 + self.jitter)
+        delay = self.schedule[attempts] * _jitter.uniform(1 - self.jitter, 1 + self.jitter)
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         return now + delay

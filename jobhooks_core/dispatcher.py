@@ -176,21 +176,22 @@ class Dispatcher:
             running = self._busy.get(name)
             if running is not None and running.is_alive():
                 continue
-            worker = threading.Thread(target=self._work, args=(sub,), daemon=True,
-                                      name=f"jobhooks-delivery-{name}")
+            worker = threading.Thread(
+                target=self._work, args=(sub,), daemon=True, name=f"jobhooks-delivery-{name}"
+            )
             self._busy[name] = worker
             worker.start()
 
     def _work(self, sub: Subscription) -> None:
         try:
-            if sub.mode is Mode.BATCH:
-                self._deliver_batch(sub)
-            else:
-                self._deliver_realtime(sub)
+            worked = (
+                self._deliver_batch(sub) if sub.mode is Mode.BATCH else self._deliver_realtime(sub)
+            )
+            if worked:
+                self._wake.set()  # there may be more: look again now rather than after a poll
         except Exception as exc:  # noqa: BLE001 - one subscription's trouble stays its own
             log.error("jobhooks: delivering to subscription %r failed: %s", sub.name, exc)
         finally:
-            self._wake.set()
             with self._settled:
                 self._settled.notify_all()
 
@@ -198,9 +199,10 @@ class Dispatcher:
         """Seconds left in a flush window (short-lived process), else None."""
         return None if self._deadline is None else self._deadline - self.clock()
 
-    def _deliver_realtime(self, sub: Subscription) -> None:
+    def _deliver_realtime(self, sub: Subscription) -> bool:
+        """Send due rows of ``sub`` in order; True if an attempt was made."""
         if self.own_events_only and not self._own:
-            return
+            return False
         rows = self.outbox.claim(
             sub.name,
             self.owner,
@@ -221,20 +223,20 @@ class Dispatcher:
             done += outcomes([row], attempt, self.policy, self.clock())
             if attempt.gone:
                 self._gone(sub, done, rows[index + 1 :])
-                return
+                return True
             if not attempt.delivered:
                 self._report_failure(sub, done[-1])
                 done += [Outcome(r.id, None) for r in rows[index + 1 :]]
                 break
         if done:
             self.outbox.settle(done, self.clock())
-            if len(rows) == REALTIME_CLAIM and all(o.status is Status.DELIVERED for o in done):
-                self._wake.set()  # more may be waiting
+        return any(o.status is not None for o in done)
 
-    def _deliver_batch(self, sub: Subscription) -> None:
+    def _deliver_batch(self, sub: Subscription) -> bool:
+        """Send one batch of ``sub`` if one is due; True if it was attempted."""
         window = self._window()
         if window is not None:
-            return  # short-lived processes leave batches to a long-lived dispatcher
+            return False  # short-lived processes leave batches to a long-lived dispatcher
         rows = self.outbox.claim_batch(
             sub.name,
             self.owner,
@@ -244,17 +246,16 @@ class Dispatcher:
             flush_seconds=sub.batch_flush_seconds,
         )
         if not rows:
-            return
+            return False
         attempt = send(self._http, sub, rows)
         done = outcomes(rows, attempt, self.policy, self.clock())
         if attempt.gone:
             self._gone(sub, done, [])
-            return
+            return True
         self.outbox.settle(done, self.clock())
-        if attempt.delivered:
-            self._wake.set()
-        else:
+        if not attempt.delivered:
             self._report_failure(sub, done[0])
+        return True
 
     def _gone(self, sub: Subscription, done: list[Outcome], rest: Sequence[Delivery]) -> None:
         dead = [

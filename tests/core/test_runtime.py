@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,22 @@ from tests.receiver import TestReceiver
 URL = "http://127.0.0.1:9/never-used"
 
 
+_made: list[Jobhooks] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_runtimes() -> Iterator[None]:
+    yield
+    while _made:
+        _made.pop().close()
+
+
 def make(tmp_path: Path, **settings: object) -> Jobhooks:
-    return Jobhooks(settings=Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)}, **settings),
-                    subscriptions=[Subscription.from_mapping("ops", {"url": URL})],
-                    long_lived=True)
+    rt = Jobhooks(settings=Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)}, **settings),
+                  subscriptions=[Subscription.from_mapping("ops", {"url": URL})],
+                  long_lived=True)
+    _made.append(rt)
+    return rt
 
 
 def test_emit_into_an_unwritable_outbox_logs_and_returns_none(
