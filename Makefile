@@ -43,3 +43,8 @@ lint: sync-prefect
 
 clean:
 	rm -rf .tools $(VENV_AIRFLOW) $(VENV_PREFECT) .pytest_cache .hypothesis
+
+# A live tour on this machine: receiver, check, emit, relay, outbox status (scripts/demo.py).
+.PHONY: demo
+demo: sync-prefect
+	$(VENV_PREFECT)/bin/python scripts/demo.py

@@ -122,14 +122,17 @@ class Dispatcher:
                 self._settled.wait(min(left, 0.05))
 
     def _all_settled(self, ids: Sequence[str]) -> bool:
+        """Nothing more to do for ``ids`` inside the window: delivered, dead, not due again
+        before the deadline, or waiting for a batch (a long-lived dispatcher sends those)."""
         if not ids:
             return True
         assert self._deadline is not None
+        realtime = {n for n, s in self.subscriptions.items() if s.mode is Mode.REALTIME}
         rows = self.outbox.deliveries(event_ids=ids, limit=len(ids) * 64)
         return all(
             r.status is not Status.PENDING
             or r.next_attempt_at > self._deadline
-            or r.subscription not in self.subscriptions
+            or r.subscription not in realtime
             for r in rows
         )
 
@@ -234,8 +237,7 @@ class Dispatcher:
 
     def _deliver_batch(self, sub: Subscription) -> bool:
         """Send one batch of ``sub`` if one is due; True if it was attempted."""
-        window = self._window()
-        if window is not None:
+        if self.own_events_only:
             return False  # short-lived processes leave batches to a long-lived dispatcher
         rows = self.outbox.claim_batch(
             sub.name,

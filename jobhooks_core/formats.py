@@ -91,8 +91,7 @@ def render_batch(fmt: WireFormat | str, batch_id: str, events: Sequence[Event]) 
             return Rendered(b"[" + b",".join(parts) + b"]", CLOUDEVENT_BATCH_TYPE)
 
 
-def render_stored(fmt: WireFormat | str, stored: Sequence[str], batch_id: str | None
-                  ) -> Rendered:
+def render_stored(fmt: WireFormat | str, stored: Sequence[str], batch_id: str | None) -> Rendered:
     """Render events kept as their canonical JSON (``event_json``, as the outbox stores them).
 
     JSON is assembled from the stored text without re-encoding (the outbox's hot path); the

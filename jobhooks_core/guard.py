@@ -36,8 +36,14 @@ def swallowed(what: str, host: str = "job") -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001 - the whole point: never break the host
         with _lock:
             _count += 1
-        log.error("jobhooks: %s failed: %s: %s (no effect on the %s)", what,
-                  type(exc).__name__, exc, host, exc_info=log.isEnabledFor(logging.DEBUG))
+        log.error(
+            "jobhooks: %s failed: %s: %s (no effect on the %s)",
+            what,
+            type(exc).__name__,
+            exc,
+            host,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
 
 
 def never_raise(what: str, host: str = "job", default: Any = None) -> Callable[[F], F]:

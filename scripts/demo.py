@@ -16,6 +16,7 @@ Needs only the project's environment: run it with that environment's python
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -43,8 +44,16 @@ BATCH_FLUSH_SECONDS = 2
 
 # The vocabulary's delivery modes (DESIGN.md §2), kept here on purpose: the demo checks the
 # CLI's routing against the specification, not against the code it is checking.
-REALTIME_VERBS = {"created", "update", "deleted", "started", "syncing", "synced", "synccomplete",
-                  "failed"}
+REALTIME_VERBS = {
+    "created",
+    "update",
+    "deleted",
+    "started",
+    "syncing",
+    "synced",
+    "synccomplete",
+    "failed",
+}
 BATCH_VERBS = {"created", "update", "deleted", "started", "completed", "failed"}
 SUBSCRIPTIONS = {"ops-alerts": REALTIME_VERBS, "catalog": BATCH_VERBS}
 
@@ -88,7 +97,9 @@ def jobhooks_command() -> list[str]:
 class Background:
     """A child process whose output is shown, line by line, behind a prefix."""
 
-    def __init__(self, label: str, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(
+        self, label: str, argv: list[str], env: dict[str, str], started: list[Background]
+    ) -> None:
         self.label = label
         self.lines: list[str] = []
         self._seen = threading.Condition()
@@ -106,6 +117,7 @@ class Background:
             # stops the children itself, in order (relay before receiver).
             start_new_session=True,
         )
+        started.append(self)  # at once: from here on, cleanup stops it
         self.pid = self.proc.pid
         say(f"started {label} (pid {self.pid})")
         assert self.proc.stdout is not None
@@ -142,15 +154,15 @@ class Background:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code."""
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                say(f"{self.label} (pid {self.pid}) ignored SIGTERM for {STOP_TIMEOUT:g} s: "
-                    "killing it")
+                say(
+                    f"{self.label} (pid {self.pid}) ignored SIGTERM for {STOP_TIMEOUT:g} s: "
+                    "killing it"
+                )
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(5)
@@ -192,30 +204,65 @@ def story() -> list[Emit]:
     ]
     for task in ("extract_segments", "transform_segments", "upload_to_s3"):
         events.append(
-            Emit(*seg, "synced", f"{seg_run}/{task}/1",
-                 run(seg_run, seg[1], task_id=task, try_number=1, state="success"))
+            Emit(
+                *seg,
+                "synced",
+                f"{seg_run}/{task}/1",
+                run(seg_run, seg[1], task_id=task, try_number=1, state="success"),
+            )
         )
     events += [
-        Emit(*orders, "synced", f"{orders_run}/fetch_orders/1",
-             run(orders_run, orders[1], task_id="fetch_orders", try_number=1, state="success")),
-        Emit(*orders, "failed", f"{orders_run}/failed",
-             run(orders_run, orders[1], state="failed", task_id="load_orders", try_number=3,
-                 failed_tasks=["load_orders"],
-                 error="psycopg.errors.UniqueViolation: duplicate key value violates unique "
-                       "constraint \"orders_pkey\"")),
+        Emit(
+            *orders,
+            "synced",
+            f"{orders_run}/fetch_orders/1",
+            run(orders_run, orders[1], task_id="fetch_orders", try_number=1, state="success"),
+        ),
+        Emit(
+            *orders,
+            "failed",
+            f"{orders_run}/failed",
+            run(
+                orders_run,
+                orders[1],
+                state="failed",
+                task_id="load_orders",
+                try_number=3,
+                failed_tasks=["load_orders"],
+                error="psycopg.errors.UniqueViolation: duplicate key value violates unique "
+                'constraint "orders_pkey"',
+            ),
+        ),
         Emit(*rollup, "created", "created", {"owner": "finance", "schedule": "@once"}),
         Emit(*rollup, "started", "started", run(rollup_run, rollup[1])),
         Emit(*rollup, "syncing", rollup_run, run(rollup_run, rollup[1], state="running")),
-        Emit(*rollup, "synced", f"{rollup_run}/aggregate_week/1",
-             run(rollup_run, rollup[1], task_id="aggregate_week", try_number=1, state="success")),
-        Emit(*rollup, "synccomplete", rollup_run,
-             run(rollup_run, rollup[1], state="success", duration_seconds=312.4)),
-        Emit(*rollup, "completed", "completed",
-             run(rollup_run, rollup[1], state="success", reason="no further scheduled run")),
+        Emit(
+            *rollup,
+            "synced",
+            f"{rollup_run}/aggregate_week/1",
+            run(rollup_run, rollup[1], task_id="aggregate_week", try_number=1, state="success"),
+        ),
+        Emit(
+            *rollup,
+            "synccomplete",
+            rollup_run,
+            run(rollup_run, rollup[1], state="success", duration_seconds=312.4),
+        ),
+        Emit(
+            *rollup,
+            "completed",
+            "completed",
+            run(rollup_run, rollup[1], state="success", reason="no further scheduled run"),
+        ),
         # Last, and realtime-only: `--wait` blocks until ops-alerts has it. (An event for the
         # batch subscription would wait for the relay, which is not running yet.)
-        Emit(*seg, "synccomplete", seg_run,
-             run(seg_run, seg[1], state="success", duration_seconds=187.9), wait=True),
+        Emit(
+            *seg,
+            "synccomplete",
+            seg_run,
+            run(seg_run, seg[1], state="success", duration_seconds=187.9),
+            wait=True,
+        ),
     ]
     return events
 
@@ -342,8 +389,8 @@ def demo(tmp: Path, result: Result, started: list[Background]) -> None:
         "receiver",
         [*jobhooks, "receive", "--port", "0", "--secret", secret, "--log", str(log_path)],
         env,
+        started,
     )
-    started.append(receiver)
     match = receiver.wait_for_line(r"listening on (http://\S+/)", RECEIVER_START_TIMEOUT)
     if match is None:
         raise DemoFailed(
@@ -361,8 +408,19 @@ def demo(tmp: Path, result: Result, started: list[Background]) -> None:
 
     section("4. jobhooks emit: three works report their runs")
     for e in story():
-        args = ["emit", "--subject-type", e.subject_type, "--subject-id", e.subject_id,
-                "--verb", e.verb, "--occurrence", e.occurrence, "--data", json.dumps(e.data)]
+        args = [
+            "emit",
+            "--subject-type",
+            e.subject_type,
+            "--subject-id",
+            e.subject_id,
+            "--verb",
+            e.verb,
+            "--occurrence",
+            e.occurrence,
+            "--data",
+            json.dumps(e.data),
+        ]
         if e.wait:
             args.append("--wait")
         done = run_cli(jobhooks, args, env, label="emit")
@@ -389,12 +447,13 @@ def demo(tmp: Path, result: Result, started: list[Background]) -> None:
         say(f"so far the receiver has {len(ids & now[name])} of {len(ids)} events for {name}")
 
     section("5. jobhooks relay: delivers what is left (the catalog batches)")
-    relay = Background("relay", [*jobhooks, "relay"], env)
-    started.append(relay)
+    relay = Background("relay", [*jobhooks, "relay"], env, started)
     total = sum(len(ids) for ids in result.expected.values())
     deadline = time.monotonic() + DELIVERY_TIMEOUT
-    say(f"waiting for the receiver's log to hold all {total} deliveries "
-        f"(at most {DELIVERY_TIMEOUT:g} s)")
+    say(
+        f"waiting for the receiver's log to hold all {total} deliveries "
+        f"(at most {DELIVERY_TIMEOUT:g} s)"
+    )
     while True:
         left = missing(result.expected, read_log(log_path))
         if left == 0 or time.monotonic() >= deadline:
@@ -412,8 +471,12 @@ def demo(tmp: Path, result: Result, started: list[Background]) -> None:
     status: dict[str, Any] = {}
     while time.monotonic() < settle_deadline:
         probe = subprocess.run(
-            [*jobhooks, "outbox", "status", "--json"], env=env, capture_output=True, text=True,
-            timeout=COMMAND_TIMEOUT, check=False,
+            [*jobhooks, "outbox", "status", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
         )
         if probe.returncode == 0:
             status = json.loads(probe.stdout)
@@ -450,9 +513,14 @@ def summarize(result: Result, records: list[dict[str, Any]], receiver_lines: lis
     got = delivered(records)
     unverified = [r for r in records if not r.get("verified")]
     rejected = [line for line in receiver_lines if line.startswith("REJECTED")]
-    ids_per_sub = {name: [r["event"]["id"] for r in records
-                          if (r.get("batch_id") is not None) == (name == "catalog")]
-                   for name in SUBSCRIPTIONS}
+    ids_per_sub = {
+        name: [
+            r["event"]["id"]
+            for r in records
+            if (r.get("batch_id") is not None) == (name == "catalog")
+        ]
+        for name in SUBSCRIPTIONS
+    }
     batches = {r["batch_id"] for r in records if r.get("batch_id")}
     say(f"events emitted       {len(result.emitted)}")
     for name, ids in result.expected.items():
@@ -468,8 +536,10 @@ def summarize(result: Result, records: list[dict[str, Any]], receiver_lines: lis
             result.problem(f"{name} received {len(stray)} events it should not have")
         if ok != len(ids):
             result.problem(f"{name}: {len(ids) - ok} of {len(ids)} events not delivered")
-    say(f"signatures verified  {len(records) - len(unverified)}/{len(records)}, "
-        f"{len(rejected)} requests rejected")
+    say(
+        f"signatures verified  {len(records) - len(unverified)}/{len(records)}, "
+        f"{len(rejected)} requests rejected"
+    )
     if unverified:
         result.problem(f"{len(unverified)} events arrived without a verified signature")
     if rejected:
@@ -517,8 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in result.problems:
             say(f"  - {problem}")
         return 1
-    say("\nDEMO OK: every event delivered to every subscription that should get it, "
-        "every signature verified")
+    say(
+        "\nDEMO OK: every event delivered to every subscription that should get it, "
+        "every signature verified"
+    )
     return 0
 
 

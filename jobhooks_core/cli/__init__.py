@@ -82,8 +82,10 @@ def _prefect(args: argparse.Namespace) -> int:
     try:
         from jobhooks_prefect.cli import main as prefect_main
     except ImportError as exc:
-        print(f"jobhooks: the prefect commands need Prefect: pip install 'jobhooks[prefect]' "
-              f"({exc})", file=sys.stderr)
+        print(
+            f"jobhooks: the prefect commands need Prefect: pip install 'jobhooks[prefect]' ({exc})",
+            file=sys.stderr,
+        )
         return 2
     return int(prefect_main(args.prefect_args))
 

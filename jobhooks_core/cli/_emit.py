@@ -44,7 +44,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
         return 0
     rows = rt.wait([event.id], args.timeout)
     rt.close()
-    return _report(rows, receivers)
+    batched = {s.name for s in rt.subscriptions if s.mode.value == "batch"}
+    return _report(rows, receivers, batched)
 
 
 def _choice(kind: str, value: str, choices: list[str]) -> str:
@@ -57,7 +58,7 @@ def _probe(rt: Any, verb: str, subject_type: str, subject_id: str) -> Event:
     return Event.create(verb, subject_type, subject_id, source=rt.source, occurrence="probe")
 
 
-def _report(rows: list[Delivery], receivers: list[str]) -> int:
+def _report(rows: list[Delivery], receivers: list[str], batched: set[str]) -> int:
     if not receivers:
         print("not delivered: no subscription receives this event", file=sys.stderr)
         return 1
@@ -67,15 +68,18 @@ def _report(rows: list[Delivery], receivers: list[str]) -> int:
             print(f"  {row.subscription}: delivered ({row.last_status})")
             continue
         ok = False
-        state = (
-            "dead letter"
-            if row.status is Status.DEAD
-            else ("failed, will retry" if row.attempts else "not attempted yet")
-        )
-        print(
-            f"  {row.subscription}: {state}: {row.last_error or 'timed out waiting'}",
-            file=sys.stderr,
-        )
+        if row.status is Status.DEAD:
+            state = f"dead letter: {row.last_error}"
+        elif row.attempts:
+            state = f"failed, will retry: {row.last_error}"
+        elif row.subscription in batched:
+            state = (
+                "waiting for its batch (batch subscriptions are sent by a long-lived "
+                "process: `jobhooks relay`)"
+            )
+        else:
+            state = "not attempted yet: timed out waiting"
+        print(f"  {row.subscription}: {state}", file=sys.stderr)
     return 0 if ok and len(rows) == len(receivers) else 1
 
 

@@ -340,8 +340,12 @@ class Outbox:
                     chunk = ids[start : start + 500]
                     marks = ", ".join("?" * len(chunk))
                     if key == (None,):
-                        self._x(cur, "UPDATE jobhooks_deliveries SET lease_owner = NULL, "
-                                f"lease_until = NULL WHERE id IN ({marks})", chunk)
+                        self._x(
+                            cur,
+                            "UPDATE jobhooks_deliveries SET lease_owner = NULL, "
+                            f"lease_until = NULL WHERE id IN ({marks})",
+                            chunk,
+                        )
                         continue
                     self._x(
                         cur,
@@ -361,6 +365,23 @@ class Outbox:
                 "= NULL WHERE lease_owner = ? AND status = 'pending'",
                 (owner,),
             ).rowcount
+
+    # -- key/value notes kept beside the rows ------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """The value stored under ``key`` (e.g. a watcher's resume point), or None."""
+        with self._read() as cur:
+            row = self._x(cur, "SELECT value FROM jobhooks_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing what was there."""
+        with self._write() as cur:
+            self._x(
+                cur,
+                "INSERT INTO jobhooks_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- subscriptions disabled by 410 Gone -------------------------------------------------
     def disable(self, subscription: str, reason: str, now: float | None = None) -> None:

@@ -313,3 +313,22 @@ def test_short_lived_process_delivers_only_its_own_events(
     mine = rt.emit("failed", "work", "mine")
     rt.close()
     assert receiver.event_ids() == [mine.id]  # type: ignore[union-attr]
+
+
+def test_short_lived_flush_does_not_wait_for_batch_subscriptions(
+    tmp_path: Path, receiver: TestReceiver
+) -> None:
+    with TestReceiver() as batch_receiver:
+        settings = Settings.from_env({"JOBHOOKS_HOME": str(tmp_path)}, flush_timeout=30)
+        subs = [Subscription.from_mapping("live", {"url": receiver.url}),
+                Subscription.from_mapping("nightly", {"url": batch_receiver.url,
+                                                      "mode": "batch", "batch_size": 1})]
+        rt = Jobhooks(settings=settings, subscriptions=subs)
+        event = rt.emit("failed", "work", "w")
+        assert rt.flush() is True  # settled: the realtime row is delivered, the batch row waits
+        rt.close()
+        assert receiver.event_ids() == [event.id]  # type: ignore[union-attr]
+        assert batch_receiver.requests == []  # a short-lived process never sends batches
+        rows = Jobhooks(settings=settings, subscriptions=subs).outbox.deliveries(
+            subscription="nightly")
+        assert [r.status for r in rows] == [Status.PENDING]
