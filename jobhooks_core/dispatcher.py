@@ -60,9 +60,14 @@ class Dispatcher:
         self._own: set[str] = set()
         self._http = pool or new_pool()
         self._owns_http = pool is None
-        # One daemon thread per subscription with work: a hung request never blocks the
-        # process from exiting (a pool's threads would be joined at interpreter exit).
-        self._busy: dict[str, threading.Thread] = {}
+        # One daemon worker thread per subscription, kept for the dispatcher's life (one
+        # outbox connection each); daemon, so a hung request never blocks the process's exit.
+        self._workers: dict[str, threading.Thread] = {}
+        self._kicks: dict[str, threading.Event] = {}
+        self._hint: float | None = None  # when the earliest known retry / batch flush falls due
+        self._hint_lock = threading.Lock()
+        self._disabled_read = 0.0
+        self._failing: set[str] = set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._settled = threading.Condition()
@@ -92,12 +97,14 @@ class Dispatcher:
         """
         self._stopping.set()
         self._wake.set()
+        for kick in list(self._kicks.values()):
+            kick.set()
         deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
-        for worker in list(self._busy.values()):
+        for worker in list(self._workers.values()):
             worker.join(max(deadline - time.monotonic(), 0))
-        running = any(w.is_alive() for w in self._busy.values())
+        running = any(w.is_alive() for w in self._workers.values())
         try:
             self.outbox.release_owner(self.owner)
         except Exception as exc:  # noqa: BLE001 - shutting down: report, carry on
@@ -138,62 +145,79 @@ class Dispatcher:
 
     # -- the loop ---------------------------------------------------------------------------
     def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._round()
-            except Exception as exc:  # noqa: BLE001 - the dispatcher must outlive a bad round
-                log.error("jobhooks: dispatcher round failed: %s (will retry)", exc)
-                self._wake.wait(self.poll_seconds)
-            self._wake.wait(self._sleep_for())
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._round()
+                except Exception as exc:  # noqa: BLE001 - the dispatcher outlives a bad round
+                    log.error("jobhooks: dispatcher round failed: %s (will retry)", exc)
+                    self._wake.wait(self.poll_seconds)
+                self._wake.wait(self._sleep_for())
+                self._wake.clear()
+        finally:
+            self.outbox.close()  # this thread's connection
+
+    def _note_due(self, when: float | None) -> None:
+        """A worker learnt when its next row falls due (a retry, a batch's flush time)."""
+        if when is None or when <= self.clock():
+            return  # due already but not ours to take (leased elsewhere): the poll finds it
+        with self._hint_lock:
+            if self._hint is None or when < self._hint:
+                self._hint = when
+                self._wake.set()  # re-plan the main loop's sleep
 
     def _sleep_for(self) -> float:
-        """Until the next row falls due (a retry, a batch's flush time), at most a poll."""
+        """Until the next known due time, at most a poll (other processes add rows too)."""
         if self._deadline is not None:
             return 0.02
-        try:
-            now = self.clock()
-            names = [
-                n
-                for n, s in self.subscriptions.items()
-                if n not in self._disabled and s.mode is Mode.REALTIME
-            ]
-            due = [self.outbox.next_due(names, now)]
-            due += [
-                self.outbox.next_batch_due(s.name, s.batch_flush_seconds)
-                for s in self.subscriptions.values()
-                if s.mode is Mode.BATCH
-            ]
-            soonest = min((d for d in due if d is not None), default=now + self.poll_seconds)
-        except Exception:  # noqa: BLE001 - the next round reports outbox trouble
-            return self.poll_seconds
-        return min(self.poll_seconds, max(soonest - now, 0.05))
+        now = self.clock()
+        with self._hint_lock:
+            if self._hint is not None and self._hint <= now:
+                self._hint = None
+                return 0.0
+            hint = self._hint
+        return self.poll_seconds if hint is None else min(self.poll_seconds, hint - now)
 
     def _round(self) -> None:
-        self._disabled = set(self.outbox.disabled())
         if self._deadline is not None and self.clock() >= self._deadline:
             return
+        if time.monotonic() - self._disabled_read > 1.0:
+            self._disabled = set(self.outbox.disabled())
+            self._disabled_read = time.monotonic()
         for name, sub in self.subscriptions.items():
             if name in self._disabled:
                 continue
-            running = self._busy.get(name)
-            if running is not None and running.is_alive():
-                continue
-            worker = threading.Thread(
-                target=self._work, args=(sub,), daemon=True, name=f"jobhooks-delivery-{name}"
-            )
-            self._busy[name] = worker
-            worker.start()
+            if name not in self._workers:
+                self._kicks[name] = threading.Event()
+                self._workers[name] = threading.Thread(
+                    target=self._worker,
+                    args=(sub, self._kicks[name]),
+                    daemon=True,
+                    name=f"jobhooks-delivery-{name}",
+                )
+                self._workers[name].start()
+            self._kicks[name].set()
 
-    def _work(self, sub: Subscription) -> None:
+    def _worker(self, sub: Subscription, kick: threading.Event) -> None:
         try:
-            worked = (
-                self._deliver_batch(sub) if sub.mode is Mode.BATCH else self._deliver_realtime(sub)
-            )
-            if worked:
-                self._wake.set()  # there may be more: look again now rather than after a poll
+            while not self._stopping.is_set():
+                kick.wait()
+                kick.clear()
+                if self._stopping.is_set():
+                    break
+                if self._work(sub):
+                    kick.set()  # there may be more: go on without waiting for a round
+        finally:
+            self.outbox.close()  # this thread's connection
+
+    def _work(self, sub: Subscription) -> bool:
+        try:
+            if sub.mode is Mode.BATCH:
+                return self._deliver_batch(sub)
+            return self._deliver_realtime(sub)
         except Exception as exc:  # noqa: BLE001 - one subscription's trouble stays its own
             log.error("jobhooks: delivering to subscription %r failed: %s", sub.name, exc)
+            return False
         finally:
             with self._settled:
                 self._settled.notify_all()
@@ -224,11 +248,14 @@ class Dispatcher:
                 break
             attempt = send(self._http, sub, [row], timeout=window)
             done += outcomes([row], attempt, self.policy, self.clock())
+            if attempt.delivered:
+                self._report_success(sub)
             if attempt.gone:
                 self._gone(sub, done, rows[index + 1 :])
                 return True
             if not attempt.delivered:
                 self._report_failure(sub, done[-1])
+                self._note_due(done[-1].next_attempt_at)
                 done += [Outcome(r.id, None) for r in rows[index + 1 :]]
                 break
         if done:
@@ -248,6 +275,7 @@ class Dispatcher:
             flush_seconds=sub.batch_flush_seconds,
         )
         if not rows:
+            self._note_due(self.outbox.next_batch_due(sub.name, sub.batch_flush_seconds))
             return False
         attempt = send(self._http, sub, rows)
         done = outcomes(rows, attempt, self.policy, self.clock())
@@ -255,8 +283,11 @@ class Dispatcher:
             self._gone(sub, done, [])
             return True
         self.outbox.settle(done, self.clock())
-        if not attempt.delivered:
+        if attempt.delivered:
+            self._report_success(sub)
+        else:
             self._report_failure(sub, done[0])
+            self._note_due(done[0].next_attempt_at)
         return True
 
     def _gone(self, sub: Subscription, done: list[Outcome], rest: Sequence[Delivery]) -> None:
@@ -279,6 +310,8 @@ class Dispatcher:
         )
 
     def _report_failure(self, sub: Subscription, outcome: Outcome) -> None:
+        """One warning when a subscription starts failing (then debug), one error per dead
+        letter; :meth:`_report_success` says when it recovers."""
         if outcome.status is Status.DEAD:
             log.error(
                 "jobhooks: subscription %r: delivery %s is a dead letter after its last "
@@ -287,11 +320,20 @@ class Dispatcher:
                 outcome.delivery_id,
                 outcome.error,
             )
-        else:
-            wait = (outcome.next_attempt_at or self.clock()) - self.clock()
-            log.warning(
-                "jobhooks: subscription %r: attempt failed (%s); next attempt in %.0f s",
-                sub.name,
-                outcome.error,
-                max(wait, 0),
-            )
+            return
+        wait = max((outcome.next_attempt_at or self.clock()) - self.clock(), 0)
+        first = sub.name not in self._failing
+        self._failing.add(sub.name)
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "jobhooks: subscription %r is failing: %s (events are kept and retried; next "
+            "attempt in %.0f s)",
+            sub.name,
+            outcome.error,
+            wait,
+        )
+
+    def _report_success(self, sub: Subscription) -> None:
+        if sub.name in self._failing:
+            self._failing.discard(sub.name)
+            log.warning("jobhooks: subscription %r is delivering again", sub.name)

@@ -38,7 +38,12 @@ class LifecycleSignal:
     """One observation about a work.
 
     ``occurrence`` identifies this occurrence so a repeat yields the same event id: the run id
-    for run signals, run/task/map index/try for a unit, a revision for a change.
+    for run signals, run/task/map index/try for a unit, a revision for a change; for WORK_SEEN
+    and WORK_REMOVED, the observation (its instant, say), so a work that is removed and comes
+    back is announced again with new ids.
+
+    ``revision`` (WORK_SEEN only) fingerprints the work's definition, schedule and paused flag
+    as last seen: a revision different from the one recorded for the work is an ``update``.
     """
 
     signal: Signal
@@ -49,6 +54,7 @@ class LifecycleSignal:
     created_at: dt.datetime | None = None
     data: Mapping[str, Any] = field(default_factory=dict, hash=False)
     timestamp: dt.datetime | None = None
+    revision: str | None = None
 
 
 class WorkState(Protocol):
@@ -63,6 +69,12 @@ class WorkState(Protocol):
     def release(self, work: str, fact: str) -> None:
         """Forget ``fact`` for ``work`` so it can be claimed again."""
 
+    def swap(self, work: str, key: str, value: str | None) -> str | None:
+        """Store ``value`` under ``key`` for ``work`` (None: delete it); return the previous."""
+
+    def values(self, work: str, prefix: str) -> dict[str, str]:
+        """Every value stored for ``work`` under a key starting with ``prefix``."""
+
 
 class InMemoryWorkState:
     """WorkState for one process (tests, and scripts that keep no outbox)."""
@@ -70,6 +82,7 @@ class InMemoryWorkState:
     def __init__(self, installed_at: dt.datetime | None = None) -> None:
         self._installed_at = installed_at
         self._facts: set[tuple[str, str]] = set()
+        self._values: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def installed_at(self) -> dt.datetime:
@@ -89,9 +102,23 @@ class InMemoryWorkState:
         with self._lock:
             self._facts.discard((work, fact))
 
+    def swap(self, work: str, key: str, value: str | None) -> str | None:
+        with self._lock:
+            if value is None:
+                return self._values.pop((work, key), None)
+            previous = self._values.get((work, key))
+            self._values[(work, key)] = value
+            return previous
+
+    def values(self, work: str, prefix: str) -> dict[str, str]:
+        with self._lock:
+            items = self._values.items()
+            return {k: v for (w, k), v in items if w == work and k.startswith(prefix)}
+
 
 # Fact names kept in WorkState.
 CREATED, STARTED, REMOVED, FINAL = "created", "started", "removed", "final"
+REVISION = "revision"  # value key: the work's definition as last seen
 
 
 def work_key(source: Source, subject_id: str) -> str:
@@ -116,11 +143,22 @@ def events_for(signal: LifecycleSignal, source: Source, state: WorkState) -> lis
 
     kind = signal.signal
     if kind is Signal.WORK_SEEN:
+        # The claim fails only while the REMOVED fact is there: the work is coming back, a new
+        # work even if its creation time predates the installation.
+        returning = not state.claim(work, REMOVED)
         state.release(work, REMOVED)
-        baseline = signal.created_at is not None and signal.created_at < state.installed_at()
-        if state.claim(work, CREATED) and not baseline:
-            return [event(Verb.CREATED)]
-        return []
+        baseline = (
+            not returning
+            and signal.created_at is not None
+            and signal.created_at < state.installed_at()
+        )
+        created = state.claim(work, CREATED)
+        events = [event(Verb.CREATED)] if created and not baseline else []
+        if signal.revision is not None:
+            previous = state.swap(work, REVISION, signal.revision)
+            if not created and previous is not None and previous != signal.revision:
+                events.append(event(Verb.UPDATE, f"{signal.occurrence}/{signal.revision}"))
+        return events
     if kind is Signal.WORK_CHANGED:
         return [event(Verb.UPDATE)]
     if kind is Signal.WORK_REMOVED:
@@ -129,6 +167,7 @@ def events_for(signal: LifecycleSignal, source: Source, state: WorkState) -> lis
         # A work that comes back is a new work: announce it, and its first start, again.
         for fact in (CREATED, STARTED, FINAL):
             state.release(work, fact)
+        state.swap(work, REVISION, None)
         return [event(Verb.DELETED)]
     if kind is Signal.RUN_STARTED:
         events = [event(Verb.STARTED)] if state.claim(work, STARTED) else []

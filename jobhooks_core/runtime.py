@@ -21,7 +21,7 @@ from .config import LoadedSubscriptions, load_subscriptions
 from .delivery import RetryPolicy
 from .dispatcher import Dispatcher
 from .events import Event, Source
-from .lifecycle import LifecycleSignal, events_for
+from .lifecycle import LifecycleSignal, events_for, work_key
 from .outbox import Delivery, Outbox, OutboxTransaction, Status, open_outbox
 from .settings import Settings
 from .subscriptions import Subscription
@@ -31,6 +31,7 @@ __all__ = ["Jobhooks", "default_runtime", "emit", "jobhooks_version"]
 log = logging.getLogger("jobhooks")
 
 DISABLED_CACHE_SECONDS = 2.0
+NOTE = "note/"  # remember()/recall() keys, apart from the lifecycle's own values
 
 
 def jobhooks_version() -> str:
@@ -137,6 +138,36 @@ class Jobhooks:
         except Exception as exc:  # noqa: BLE001 - never raise into the host
             self._failed(f"{signal.signal.value} for {signal.subject_id!r}", exc)
             return []
+
+    # -- facts handed from one process to another --------------------------------------------
+    def remember(self, subject_id: str, key: str, value: str | None) -> None:
+        """Keep ``value`` under ``key`` for the work ``subject_id``, in the outbox, for another
+        process of the deployment to :meth:`recall` (a task's error for the process that decides
+        its run failed, say). ``None`` forgets the key. Never raises."""
+        if not self.settings.enabled:
+            return
+        try:
+            with self.outbox.transaction() as tx:
+                tx.swap(work_key(self.source, subject_id), NOTE + key, value)
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed(f"a note for {subject_id!r}", exc)
+
+    def recall(self, subject_id: str, prefix: str = "", *, forget: bool = False) -> dict[str, str]:
+        """What :meth:`remember` kept for ``subject_id`` under keys starting with ``prefix``
+        (``forget``: and delete it). Never raises: {} when the outbox cannot be read."""
+        if not self.settings.enabled:
+            return {}
+        work = work_key(self.source, subject_id)
+        try:
+            with self.outbox.transaction() as tx:
+                found = tx.values(work, NOTE + prefix)
+                if forget:
+                    for key in found:
+                        tx.swap(work, key, None)
+        except Exception as exc:  # noqa: BLE001 - never raise into the host
+            self._failed(f"the notes of {subject_id!r}", exc)
+            return {}
+        return {key.removeprefix(NOTE): value for key, value in found.items()}
 
     def _write(self, make: Any) -> list[Event]:
         if not self.settings.enabled:

@@ -19,6 +19,11 @@ from ..formats import event_json
 __all__ = ["Delivery", "Outbox", "OutboxTransaction", "Outcome", "Status"]
 
 
+# Threads whose names start with this are jobhooks' own background threads (the dispatcher):
+# backends may do housekeeping there (SQLite checkpoints) rather than on the host's threads.
+BACKGROUND_THREAD_PREFIX = "jobhooks-"
+
+
 class Status(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -131,6 +136,31 @@ class OutboxTransaction:
     def release(self, work: str, fact: str) -> None:
         self._x("DELETE FROM jobhooks_facts WHERE work = ? AND fact = ?", (work, fact))
 
+    def swap(self, work: str, key: str, value: str | None) -> str | None:
+        # The row lock (PostgreSQL) makes a concurrent swap wait and then see this value.
+        row = self._x(
+            "SELECT value FROM jobhooks_values WHERE work = ? AND key = ? "
+            f"{self._outbox.row_lock_clause}",
+            (work, key),
+        ).fetchone()
+        if value is None:
+            self._x("DELETE FROM jobhooks_values WHERE work = ? AND key = ?", (work, key))
+        else:
+            self._x(
+                "INSERT INTO jobhooks_values (work, key, value, at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (work, key) DO UPDATE SET value = excluded.value, at = excluded.at",
+                (work, key, value, self._now),
+            )
+        return None if row is None else str(row[0])
+
+    def values(self, work: str, prefix: str) -> dict[str, str]:
+        rows = self._x(
+            "SELECT key, value FROM jobhooks_values WHERE work = ? "
+            "AND substr(key, 1, length(?)) = ?",
+            (work, prefix, prefix),
+        ).fetchall()
+        return {str(k): str(v) for k, v in rows}
+
     # -- rows -------------------------------------------------------------------------------
     def enqueue(self, subscription: str, event: Event, *, dead_reason: str | None = None) -> bool:
         """Add a row; False when (subscription, event id) is already there (a duplicate)."""
@@ -161,6 +191,7 @@ class Outbox:
 
     placeholder = "?"
     lock_clause = ""  # appended to claim sub-selects (PostgreSQL: FOR UPDATE SKIP LOCKED)
+    row_lock_clause = ""  # appended to a read-then-write select (PostgreSQL: FOR UPDATE)
     url: str = ""
 
     # -- backend hooks ----------------------------------------------------------------------
@@ -292,22 +323,6 @@ class Outbox:
                 batch_size,
                 batch_id=str(uuid.uuid4()),
             )
-
-    def next_due(self, subscriptions: Sequence[str], now: float) -> float | None:
-        """The earliest ``next_attempt_at`` of an unleased realtime row of ``subscriptions``."""
-        soonest: float | None = None
-        with self._read() as cur:
-            for name in subscriptions:
-                row = self._x(
-                    cur,
-                    "SELECT next_attempt_at FROM jobhooks_deliveries WHERE subscription = ? AND "
-                    "status = 'pending' AND batch_id IS NULL AND (lease_until IS NULL OR "
-                    "lease_until < ?) ORDER BY next_attempt_at LIMIT 1",
-                    (name, now),
-                ).fetchone()
-                if row is not None and (soonest is None or row[0] < soonest):
-                    soonest = float(row[0])
-        return soonest
 
     def next_batch_due(self, subscription: str, flush_seconds: float) -> float | None:
         """When the oldest waiting unbatched row of ``subscription`` reaches its flush time."""
@@ -461,10 +476,12 @@ class Outbox:
 
     def oldest_pending(self) -> float | None:
         with self._read() as cur:
-            (oldest,) = self._x(
-                cur, "SELECT MIN(created_at) FROM jobhooks_deliveries WHERE status = 'pending'"
+            row = self._x(
+                cur,
+                "SELECT created_at FROM jobhooks_deliveries WHERE status = 'pending' "
+                "ORDER BY id LIMIT 1",
             ).fetchone()
-        return None if oldest is None else float(oldest)
+        return None if row is None else float(row[0])
 
     def retry(
         self,
@@ -540,10 +557,17 @@ CREATE INDEX IF NOT EXISTS jobhooks_deliveries_batches
     ON jobhooks_deliveries (subscription, batch_id)
     WHERE status = 'pending' AND batch_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobhooks_deliveries_event ON jobhooks_deliveries (event_id);
+CREATE INDEX IF NOT EXISTS jobhooks_deliveries_pending
+    ON jobhooks_deliveries (id) WHERE status = 'pending';
 CREATE TABLE IF NOT EXISTS jobhooks_facts (
     work TEXT NOT NULL, fact TEXT NOT NULL, at {real} NOT NULL, PRIMARY KEY (work, fact)
 );
 CREATE TABLE IF NOT EXISTS jobhooks_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Per-work values (a work's last seen revision, facts handed from one process to another).
+CREATE TABLE IF NOT EXISTS jobhooks_values (
+    work TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, at {real} NOT NULL,
+    PRIMARY KEY (work, key)
+);
 CREATE TABLE IF NOT EXISTS jobhooks_disabled (
     subscription TEXT PRIMARY KEY, at {real} NOT NULL, reason TEXT NOT NULL
 );

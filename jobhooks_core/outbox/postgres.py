@@ -64,6 +64,7 @@ class PostgresOutbox(Outbox):
 
     placeholder = "%s"
     lock_clause = "FOR UPDATE SKIP LOCKED"
+    row_lock_clause = "FOR UPDATE"
 
     def __init__(
         self, url: str, *, schema: str | None = None, connect_timeout: float = 10.0
@@ -185,4 +186,4 @@ class PostgresOutbox(Outbox):
         for conn in closing:
             with suppress(psycopg.Error):
                 conn.close()
-        self._local = threading.local()
+        self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs

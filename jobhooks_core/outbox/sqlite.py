@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..exceptions import OutboxError
-from ._base import SCHEMA, Cursor, Outbox
+from ._base import BACKGROUND_THREAD_PREFIX, SCHEMA, Cursor, Outbox
 
 __all__ = ["SQLiteOutbox"]
 
@@ -28,12 +28,14 @@ class SQLiteOutbox(Outbox):
         self._local = threading.local()
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
+        self._schema_ready = False
         self._connection()  # create the schema now: a bad path fails here, clearly
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        conn = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -43,18 +45,16 @@ class SQLiteOutbox(Outbox):
             # NORMAL in WAL mode: a commit survives the process being killed (not a power cut).
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in SCHEMA.format(
-                    serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL"
-                ).split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            if not threading.current_thread().name.startswith(BACKGROUND_THREAD_PREFIX):
+                # A WAL checkpoint runs inside whichever COMMIT crosses the threshold: keep
+                # that cost off the host's emit path; the dispatcher's threads checkpoint.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            if not self._schema_ready:
+                self._create_schema(conn)
         except (sqlite3.Error, OSError) as exc:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
             raise OutboxError(
                 f"cannot open the SQLite outbox {str(self.path)!r}: {exc}. "
                 "Check that the directory is writable, or point JOBHOOKS_OUTBOX "
@@ -64,6 +64,20 @@ class SQLiteOutbox(Outbox):
         with self._lock:
             self._all.append((threading.current_thread(), conn))
         return conn
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA.format(
+                serial="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL"
+            ).split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._schema_ready = True
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
@@ -100,4 +114,4 @@ class SQLiteOutbox(Outbox):
         for conn in closing:
             with suppress(sqlite3.Error):
                 conn.close()
-        self._local = threading.local()
+        self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs

@@ -332,3 +332,35 @@ def test_short_lived_flush_does_not_wait_for_batch_subscriptions(
         rows = Jobhooks(settings=settings, subscriptions=subs).outbox.deliveries(
             subscription="nightly")
         assert [r.status for r in rows] == [Status.PENDING]
+
+
+def test_a_failing_subscription_is_logged_once_then_once_on_recovery(
+    runtime: Factory, receiver: TestReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    receiver.respond(Reply(500), Reply(500), Reply(500))
+    rt = runtime({"name": "ops", "url": receiver.url}, schedule="0,0.05,0.05,0.05")
+    with caplog.at_level(logging.WARNING, logger="jobhooks"):
+        rt.emit("failed", "work", "a")
+        settle(rt, all_status(Status.DELIVERED, 1))
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("'ops' is failing: 500" in m for m in messages) == 1
+    assert sum("'ops' is delivering again" in m for m in messages) == 1
+
+
+def test_an_idle_long_lived_dispatcher_keeps_a_fixed_set_of_connections(
+    runtime: Factory, receiver: TestReceiver
+) -> None:
+    rt = runtime({"name": "a", "url": receiver.url},
+                 {"name": "b", "url": receiver.url, "mode": "batch", "batch_size": 1000})
+    rt.settings = rt.settings.replace(poll_seconds=0.01)
+    dispatcher = rt.dispatcher
+    dispatcher.poll_seconds = 0.01
+    rounds = 0
+    with dispatcher._settled:
+        while rounds < 60:  # each worker run notifies once: wait for many idle rounds
+            assert dispatcher._settled.wait(5), "the dispatcher stopped working"
+            rounds += 1
+    outbox = rt.outbox
+    assert len(outbox._all) <= 4  # type: ignore[attr-defined]  # host, loop, one per worker
