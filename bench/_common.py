@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -98,9 +99,36 @@ def ratio(a: float, b: float) -> float | None:
     return round(a / b, 1) if b else None
 
 
+def code_version() -> dict[str, Any]:
+    """The jobhooks commit measured, and whether jobhooks_core had uncommitted changes."""
+    root = HERE.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        return done.stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "--short", "HEAD") or None,
+            "jobhooks_core_modified": bool(git("status", "--porcelain", "--", "jobhooks_core")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "jobhooks_core_modified": None}
+
+
+def resources() -> dict[str, int | None]:
+    """Open file descriptors (Linux) and live threads of this process: leaks show here."""
+    try:
+        fds: int | None = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        fds = None
+    return {"open_fds": fds, "threads": threading.active_count()}
+
+
 def machine() -> dict[str, Any]:
     """What the figures depend on: cores, load when the run started, versions."""
     return {
+        **code_version(),
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

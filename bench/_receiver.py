@@ -11,6 +11,7 @@ unique event ids (``webhook-id`` of a single event, each ``id`` of a batch) and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -78,10 +79,9 @@ async def handle(
             if lines[0].startswith(b"GET /count"):
                 writer.write(counts.answer())
                 continue
+            if not hang:
+                writer.write(RESPONSE)  # answer first: counting a batch must not delay it
             counts.add(webhook_id, body)
-            if hang:
-                continue
-            writer.write(RESPONSE)
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         pass
     finally:
@@ -99,7 +99,5 @@ async def main(port: int, hang: bool) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(int(sys.argv[1]), len(sys.argv) > 2 and sys.argv[2] == "hang"))
-    except KeyboardInterrupt:
-        pass

@@ -19,8 +19,18 @@ import time
 from typing import Any
 
 import httpx
+from _common import (
+    Receiver,
+    log,
+    machine,
+    output,
+    percentiles_us,
+    ratio,
+    receiver,
+    resources,
+    temp_home,
+)
 
-from _common import log, machine, output, percentiles_us, ratio, receiver, temp_home
 from jobhooks_core.events import Event, Source
 from jobhooks_core.formats import event_json
 from jobhooks_core.runtime import Jobhooks
@@ -37,14 +47,16 @@ def payload(pad: int) -> dict[str, Any]:
     return {"run_id": "scheduled__2027-01-15T00:00:00", "try_number": 1, "message": "x" * pad}
 
 
-def measure_emit(url: str, args: argparse.Namespace) -> dict[str, Any]:
+def measure_emit(rx: Receiver, args: argparse.Namespace, hang: bool) -> dict[str, Any]:
     """Per-call emit latency with the dispatcher running, as in a long-lived process."""
     with temp_home() as env:
         jh = Jobhooks(
             settings=Settings.from_env(env),
-            subscriptions=[Subscription.from_mapping("bench", {"url": url})],
+            subscriptions=[Subscription.from_mapping("bench", {"url": rx.url})],
             long_lived=True,
         )
+        before = resources()
+        received = rx.count()["events"]
         try:
             jh.dispatcher  # noqa: B018 - start it now, as the relay or a scheduler does
             data = payload(args.pad)
@@ -64,8 +76,13 @@ def measure_emit(url: str, args: argparse.Namespace) -> dict[str, Any]:
             result = percentiles_us(samples)
             result["failures"] = jh.failures
             result["outbox_rows"] = jh.outbox.counts().get("bench", {})
+            result["received_meanwhile"] = rx.count()["events"] - received
+            result["process_before"] = before
+            result["process_after"] = resources()
             return result
         finally:
+            if hang:
+                rx.stop()  # else closing waits out the request in flight (up to 5 s)
             jh.close()
 
 
@@ -91,9 +108,6 @@ def measure_post(url: str, body: bytes, calls: int, warmup: int, timeout: float
 def scenario(hang: bool, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
     name = "hanging" if hang else "healthy"
     with receiver(hang) as rx:
-        log(f"{name}: {args.emits} emits (after {args.warmup} warm-up) …")
-        emit = measure_emit(rx.url, args)
-        emit["received_by_receiver"] = rx.count()["events"]
         if hang:
             calls, timeout = args.hang_posts, args.hang_timeout
             log(f"{name}: {calls} synchronous POSTs, each waiting out its {timeout:g} s timeout …")
@@ -105,6 +119,8 @@ def scenario(hang: bool, body: bytes, args: argparse.Namespace) -> dict[str, Any
         else:
             log(f"{name}: {args.posts} synchronous POSTs …")
             post = measure_post(rx.url, body, args.posts, args.warmup_posts, 10.0)
+        log(f"{name}: {args.emits} emits (after {args.warmup} warm-up) …")
+        emit = measure_emit(rx, args, hang)
     p50, p99 = ratio(post["p50_us"], emit["p50_us"]), ratio(post["p99_us"], emit["p99_us"])
     return {
         "receiver": "accepts, never answers" if hang else "answers 204 at once",

@@ -184,6 +184,7 @@ class Dispatcher:
         if time.monotonic() - self._disabled_read > 1.0:
             self._disabled = set(self.outbox.disabled())
             self._disabled_read = time.monotonic()
+            self.outbox.housekeeping()
         for name, sub in self.subscriptions.items():
             if name in self._disabled:
                 continue

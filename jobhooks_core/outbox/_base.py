@@ -204,6 +204,9 @@ class Outbox:
     def close(self) -> None:
         """Close this process's connections."""
 
+    def housekeeping(self) -> None:
+        """Periodic upkeep, run by a dispatcher's own thread (SQLite: checkpoint the WAL)."""
+
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
 

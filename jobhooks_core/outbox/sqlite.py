@@ -65,6 +65,10 @@ class SQLiteOutbox(Outbox):
             self._all.append((threading.current_thread(), conn))
         return conn
 
+    def housekeeping(self) -> None:
+        """Checkpoint the WAL without blocking writers (emitting connections never do)."""
+        self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
