@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 import httpcore
 
 from .delivery import RetryPolicy, new_pool, outcomes, send
-from .outbox import Delivery, Outbox, Outcome, Status
+from .outbox import Delivery, Outbox, Outcome, Status, batch_id_for
 from .subscriptions import Subscription
 from .vocabulary import Mode
 
@@ -279,7 +279,7 @@ class Dispatcher:
             self._note_due(self.outbox.next_batch_due(sub.name, sub.batch_flush_seconds))
             return False
         attempt = send(self._http, sub, rows)
-        done = outcomes(rows, attempt, self.policy, self.clock())
+        done = outcomes(rows, attempt, self.policy, self.clock(), batch_id_for(rows))
         if attempt.gone:
             self._gone(sub, done, [])
             return True

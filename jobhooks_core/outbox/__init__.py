@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._base import Delivery, Outbox, OutboxTransaction, Outcome, Status
+from ._base import Delivery, Outbox, OutboxTransaction, Outcome, Status, batch_id_for
 from .sqlite import SQLiteOutbox
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Outcome",
     "SQLiteOutbox",
     "Status",
+    "batch_id_for",
     "open_outbox",
 ]
 

@@ -66,6 +66,18 @@ class Outcome:
     error: str | None = None
     http_status: int | None = None
     next_attempt_at: float | None = None
+    batch_id: str | None = None  # a failed batch keeps its id (and composition) for retries
+
+
+_BATCH_NAMESPACE = uuid.UUID("0b5bd2a4-3c4f-5b1e-9d2a-6a7e1c0f4b21")
+
+
+def batch_id_for(rows: Sequence[Delivery]) -> str:
+    """A batch's id: the one it already has (a retry), else derived from its events, so the
+    same batch re-formed after a crash has the same ``webhook-id``."""
+    if rows[0].batch_id:
+        return rows[0].batch_id
+    return str(uuid.uuid5(_BATCH_NAMESPACE, ",".join(r.event_id for r in rows)))
 
 
 COLUMNS = (
@@ -282,8 +294,10 @@ class Outbox:
         batch_size: int,
         flush_seconds: float,
     ) -> list[Delivery]:
-        """Lease one batch of ``subscription``: a formed batch due for retry, else a new one
-        when ``batch_size`` rows wait or the oldest waited ``flush_seconds``."""
+        """Lease one batch of ``subscription``: a failed batch due for retry (same rows, same
+        ``batch_id``), else a new one when ``batch_size`` rows wait or the oldest waited
+        ``flush_seconds``. A new batch gets its id from :func:`batch_id_for` and keeps it only
+        if it fails (the happy path writes no batch id: half the index work)."""
         with self._write() as cur:
             retry = self._x(
                 cur,
@@ -324,7 +338,6 @@ class Outbox:
                 now,
                 lease,
                 batch_size,
-                batch_id=str(uuid.uuid4()),
             )
 
     def next_batch_due(self, subscription: str, flush_seconds: float) -> float | None:
@@ -350,7 +363,7 @@ class Outbox:
             if o.status is not None:
                 nxt = o.next_attempt_at if o.next_attempt_at is not None else now
                 done = now if o.status is Status.DELIVERED else None
-                key = (o.status.value, nxt, o.error, o.http_status, done)
+                key = (o.status.value, nxt, o.error, o.http_status, done, o.batch_id)
             groups.setdefault(key, []).append(o.delivery_id)
         with self._write() as cur:
             for key, ids in groups.items():
@@ -369,8 +382,8 @@ class Outbox:
                         cur,
                         "UPDATE jobhooks_deliveries SET status = ?, attempts = attempts + 1, "
                         "next_attempt_at = ?, last_error = ?, last_status = ?, "
-                        "delivered_at = ?, lease_owner = NULL, lease_until = NULL "
-                        f"WHERE id IN ({marks})",
+                        "delivered_at = ?, batch_id = COALESCE(?, batch_id), "
+                        f"lease_owner = NULL, lease_until = NULL WHERE id IN ({marks})",
                         [*key, *chunk],
                     )
 

@@ -6,7 +6,9 @@ row. Needs psycopg 3: ``pip install 'jobhooks[postgres]'``.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -23,6 +25,19 @@ except ImportError:  # the optional extra jobhooks[postgres]
     psycopg = None  # type: ignore[assignment]
 
 __all__ = ["PostgresOutbox"]
+
+# A forked child shares its parent's sockets: it must neither use nor close (which would end the
+# parent's session) an inherited connection. It opens its own and keeps these untouched.
+_outboxes: weakref.WeakSet[PostgresOutbox] = weakref.WeakSet()
+_inherited: list[Any] = []
+
+
+def _after_fork_in_child() -> None:
+    for outbox in list(_outboxes):
+        outbox._forget_inherited()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 # pg_advisory_xact_lock key serialising schema creation ("jobhooks" in ASCII): concurrent first
 # users would otherwise race on CREATE ... IF NOT EXISTS and fail with a unique violation.
@@ -90,6 +105,14 @@ class PostgresOutbox(Outbox):
         self._all: list[tuple[threading.Thread, psycopg.Connection[Any]]] = []
         self._lock = threading.Lock()
         self._ready = False  # tables exist (checked once per object, on first use)
+        self._ready_lock = threading.Lock()
+        _outboxes.add(self)
+
+    def _forget_inherited(self) -> None:
+        _inherited.extend(conn for _, conn in self._all)
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._ready_lock = threading.Lock()
 
     def _error(self, what: str, exc: BaseException) -> OutboxError:

@@ -2,12 +2,22 @@
 
 Writes take the database lock up front (BEGIN IMMEDIATE) and wait up to ``busy_timeout`` for
 it, so many processes emitting at once queue instead of failing with "database is locked".
+
+Fork-safe: SQLite keeps per-file state (locks, the WAL index) for the whole process behind
+mutexes that fork() does not reset, so a child forked while another thread was inside SQLite
+can hang on its first statement, and a connection inherited from the parent must never be used
+(or closed) in the child. Hosts such as Airflow fork all the time (executor workers, task
+processes, DAG parsers). So every use of an outbox connection holds one process-wide lock, a
+fork waits for it, and a forked child opens fresh connections (the inherited ones are kept,
+untouched, until the child exits).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -16,6 +26,24 @@ from ..exceptions import OutboxError
 from ._base import BACKGROUND_THREAD_PREFIX, SCHEMA, Cursor, Outbox
 
 __all__ = ["SQLiteOutbox"]
+
+_in_sqlite = threading.RLock()  # held by whichever thread is using an outbox connection
+_outboxes: weakref.WeakSet[SQLiteOutbox] = weakref.WeakSet()
+_inherited: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
+
+
+def _after_fork_in_child() -> None:
+    global _in_sqlite
+    _in_sqlite = threading.RLock()
+    for outbox in list(_outboxes):
+        outbox._forget_inherited()
+
+
+os.register_at_fork(
+    before=lambda: _in_sqlite.acquire(),
+    after_in_parent=lambda: _in_sqlite.release(),
+    after_in_child=_after_fork_in_child,
+)
 
 
 class SQLiteOutbox(Outbox):
@@ -29,9 +57,18 @@ class SQLiteOutbox(Outbox):
         self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._lock = threading.Lock()
         self._schema_ready = False
-        self._connection()  # create the schema now: a bad path fails here, clearly
+        _outboxes.add(self)
+        with _in_sqlite:
+            self._connection()  # create the schema now: a bad path fails here, clearly
+
+    def _forget_inherited(self) -> None:
+        _inherited.extend(conn for _, conn in self._all)
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (call it holding ``_in_sqlite``)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
@@ -67,7 +104,8 @@ class SQLiteOutbox(Outbox):
 
     def housekeeping(self) -> None:
         """Checkpoint the WAL without blocking writers (emitting connections never do)."""
-        self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        with _in_sqlite:
+            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -85,25 +123,27 @@ class SQLiteOutbox(Outbox):
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
-        try:
-            yield conn.cursor()
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+        with _in_sqlite:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+            try:
+                yield conn.cursor()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        yield self._connection().cursor()
+        with _in_sqlite:
+            yield self._connection().cursor()
 
     def close(self) -> None:
         """Close the connections of this thread and of threads that have finished.
@@ -115,7 +155,8 @@ class SQLiteOutbox(Outbox):
         with self._lock:
             closing = [c for t, c in self._all if t is me or not t.is_alive()]
             self._all = [(t, c) for t, c in self._all if not (t is me or not t.is_alive())]
-        for conn in closing:
-            with suppress(sqlite3.Error):
-                conn.close()
+        with _in_sqlite:
+            for conn in closing:
+                with suppress(sqlite3.Error):
+                    conn.close()
         self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs

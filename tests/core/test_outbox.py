@@ -17,7 +17,7 @@ import pytest
 
 from jobhooks_core.events import Event, Source
 from jobhooks_core.exceptions import OutboxError
-from jobhooks_core.outbox import Delivery, Outbox, Outcome, SQLiteOutbox, Status
+from jobhooks_core.outbox import Delivery, Outbox, Outcome, SQLiteOutbox, Status, batch_id_for
 from jobhooks_core.outbox.postgres import PostgresOutbox
 from jobhooks_core.vocabulary import SubjectType, Verb
 
@@ -217,7 +217,8 @@ def test_a_full_batch_is_claimed_when_batch_size_rows_wait(outbox: Outbox) -> No
     rows = enqueue(outbox, *(("digest", event(n)) for n in range(5)))
     got = batch(outbox, "a", NOW)
     assert ids(got) == ids(rows[:3])
-    assert len({d.batch_id for d in got}) == 1 and got[0].batch_id is not None
+    assert {d.batch_id for d in got} == {None}  # the id is written only if the batch fails
+    assert batch_id_for(got) == batch_id_for(list(got))  # derived from its events: stable
     assert batch(outbox, "b", NOW) == []  # two left: below batch_size, before flush time
 
 
@@ -232,20 +233,23 @@ def test_a_failed_batch_is_claimed_again_whole_with_the_same_batch_id(outbox: Ou
     enqueue(outbox, *(("digest", event(n)) for n in range(3)))
     first = batch(outbox, "a", NOW)
     retry_at = NOW + 300
+    bid = batch_id_for(first)
     outbox.settle(
-        [Outcome(d.id, Status.PENDING, "HTTP 503", 503, retry_at) for d in first], now=NOW + 1
+        [Outcome(d.id, Status.PENDING, "HTTP 503", 503, retry_at, bid) for d in first],
+        now=NOW + 1,
     )
     assert batch(outbox, "b", retry_at - 1) == []
+    enqueue(outbox, ("digest", event(9)))  # a newcomer does not join the failed batch
     again = batch(outbox, "b", retry_at)
     assert ids(again) == ids(first)
-    assert {d.batch_id for d in again} == {first[0].batch_id}
+    assert {d.batch_id for d in again} == {bid} and batch_id_for(again) == bid
     assert {d.attempts for d in again} == {1}
 
 
-def test_realtime_claim_leaves_batched_rows_alone(outbox: Outbox) -> None:
+def test_realtime_claim_leaves_failed_batch_rows_alone(outbox: Outbox) -> None:
     enqueue(outbox, *(("digest", event(n)) for n in range(3)))
     first = batch(outbox, "a", NOW)
-    outbox.settle([Outcome(d.id, None) for d in first], now=NOW)
+    outbox.settle([Outcome(d.id, Status.PENDING, "500", 500, NOW, "b1") for d in first], now=NOW)
     assert outbox.claim("digest", "b", now=NOW, lease=LEASE, limit=10) == []
 
 
@@ -312,8 +316,13 @@ def test_purge_deletes_only_rows_delivered_before_the_cutoff(outbox: Outbox) -> 
     (young,) = enqueue(outbox, ("ops", event(2)), now=NOW)  # created as early, delivered late
     (waiting,) = enqueue(outbox, ("ops", event(3)), now=NOW)
     (dead,) = enqueue(outbox, ("ops", event(4)), now=NOW)
-    outbox.settle([Outcome(old.id, Status.DELIVERED, None, 200),
-                   Outcome(dead.id, Status.DEAD, "HTTP 400", 400)], now=NOW + 10)
+    outbox.settle(
+        [
+            Outcome(old.id, Status.DELIVERED, None, 200),
+            Outcome(dead.id, Status.DEAD, "HTTP 400", 400),
+        ],
+        now=NOW + 10,
+    )
     outbox.settle([Outcome(young.id, Status.DELIVERED, None, 200)], now=NOW + 100)
     assert outbox.purge(older_than=50, now=NOW + 120) == 1
     assert sorted(ids(outbox.deliveries())) == sorted([young.id, waiting.id, dead.id])
