@@ -48,3 +48,8 @@ clean:
 .PHONY: demo
 demo: sync-prefect
 	$(VENV_PREFECT)/bin/python scripts/demo.py
+
+# The Prefect demo: a real Prefect server, served and ad-hoc flows, the watcher, a receiver.
+.PHONY: demo-prefect
+demo-prefect: sync-prefect
+	$(VENV_PREFECT)/bin/python scripts/demo_prefect.py

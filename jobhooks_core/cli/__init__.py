@@ -91,6 +91,11 @@ def _prefect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "prefect":  # everything after `prefect` belongs to jobhooks_prefect
+        args.prefect_args = [*args.prefect_args, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose)
     return int(args.func(args))

@@ -153,10 +153,19 @@ class SQLiteOutbox(Outbox):
         """
         me = threading.current_thread()
         with self._lock:
-            closing = [c for t, c in self._all if t is me or not t.is_alive()]
-            self._all = [(t, c) for t, c in self._all if not (t is me or not t.is_alive())]
+            closing = [c for t, c in self._all if _closable(t, me)]
+            self._all = [(t, c) for t, c in self._all if not _closable(t, me)]
         with _in_sqlite:
             for conn in closing:
                 with suppress(sqlite3.Error):
                     conn.close()
         self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs
+
+
+def _closable(owner: threading.Thread, me: threading.Thread) -> bool:
+    """Whether ``me`` may close a connection ``owner`` opened: its own, or a finished
+    thread's. Not the main thread's: at interpreter exit it reads as finished while its
+    atexit handlers (our own shutdown) still use the connection."""
+    if owner is me:
+        return True
+    return not owner.is_alive() and owner is not threading.main_thread()
