@@ -7,10 +7,25 @@ the delivery modes (realtime, batch) the document gives it.
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable
 from enum import StrEnum
 
-__all__ = ["Mode", "SubjectType", "Verb", "close_match", "verbs_for_mode"]
+__all__ = [
+    "SUBJECT_TYPE_TAG",
+    "Mode",
+    "SubjectType",
+    "Verb",
+    "close_match",
+    "subject_type_from_tags",
+    "verbs_for_mode",
+]
+
+log = logging.getLogger("jobhooks")
+
+# A DAG, flow or deployment declares its subject type with this tag (DESIGN §3).
+SUBJECT_TYPE_TAG = "jobhooks:subject_type="
+_reported: set[tuple[str, str]] = set()
 
 
 class Mode(StrEnum):
@@ -98,3 +113,42 @@ def close_match(value: str, choices: Iterable[str]) -> str | None:
     """The choice closest to a misspelt ``value``, if one is close enough."""
     matches = difflib.get_close_matches(value.lower(), list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def subject_type_from_tags(tags: Iterable[str], where: str) -> SubjectType:
+    """The subject type a ``jobhooks:subject_type=<type>`` tag declares; ``work`` without one.
+
+    A bad or ambiguous value is logged once per (``where``, value), naming the valid choices
+    and a close match, and falls back to ``work``: a typo in a tag never breaks a job.
+    """
+    declared = sorted(
+        {t[len(SUBJECT_TYPE_TAG) :].strip().lower() for t in tags if t.startswith(SUBJECT_TYPE_TAG)}
+    )
+    if not declared:
+        return SubjectType.WORK
+    if len(declared) == 1 and declared[0] in SubjectType._value2member_map_:
+        return SubjectType(declared[0])
+    key = (where, ",".join(declared))
+    if key not in _reported:
+        _reported.add(key)
+        valid = ", ".join(s.value for s in SubjectType)
+        if len(declared) > 1:
+            log.error(
+                "jobhooks: %s has several %s tags (%s); its events use 'work'",
+                where,
+                SUBJECT_TYPE_TAG,
+                ", ".join(declared),
+            )
+        else:
+            hint = close_match(declared[0], [s.value for s in SubjectType])
+            did = f" (did you mean {hint!r}?)" if hint else ""
+            log.error(
+                "jobhooks: %s: tag %s%s is not a subject type%s; its events use 'work'. "
+                "Valid subject types: %s",
+                where,
+                SUBJECT_TYPE_TAG,
+                declared[0],
+                did,
+                valid,
+            )
+    return SubjectType.WORK

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobhooks_core.lifecycle import LifecycleSignal, Signal
-from jobhooks_core.vocabulary import SubjectType, close_match
+from jobhooks_core.vocabulary import SUBJECT_TYPE_TAG, SubjectType, subject_type_from_tags
 
 __all__ = [
     "SUBJECT_TYPE_TAG",
@@ -34,35 +34,9 @@ __all__ = [
 
 log = logging.getLogger("jobhooks")
 
-SUBJECT_TYPE_TAG = "jobhooks:subject_type="
 # Prefect state types (StateType values) that end a flow run badly, and how `data.state` says it.
 FAILED_STATES = {"FAILED": "failed", "CRASHED": "crashed", "CANCELLING": "cancelled",
                  "CANCELLED": "cancelled"}
-
-
-def subject_type_from_tags(tags: Iterable[str], where: str) -> SubjectType:
-    """The subject type a ``jobhooks:subject_type=<type>`` tag declares; ``work`` without one.
-
-    A bad value is logged (naming ``where`` and the valid choices) and falls back to ``work``.
-    """
-    declared = sorted({t[len(SUBJECT_TYPE_TAG):].strip() for t in tags
-                       if t.startswith(SUBJECT_TYPE_TAG)})
-    if not declared:
-        return SubjectType.WORK
-    if len(declared) > 1:
-        log.error("jobhooks: %s has several %s tags (%s); using work", where, SUBJECT_TYPE_TAG,
-                  ", ".join(declared))
-        return SubjectType.WORK
-    value = declared[0].lower()
-    try:
-        return SubjectType(value)
-    except ValueError:
-        hint = close_match(value, [s.value for s in SubjectType])
-        did = f" did you mean {hint!r}?" if hint else ""
-        valid = ", ".join(s.value for s in SubjectType)
-        log.error("jobhooks: %s: tag %s%s is not a subject type;%s using work (valid: %s)",
-                  where, SUBJECT_TYPE_TAG, declared[0], did, valid)
-        return SubjectType.WORK
 
 
 @dataclass(frozen=True)

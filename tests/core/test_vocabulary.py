@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from jobhooks_core import Mode, SubjectType, Verb
-from jobhooks_core.vocabulary import close_match, verbs_for_mode
+from jobhooks_core.vocabulary import close_match, subject_type_from_tags, verbs_for_mode
 
 R, B = Mode.REALTIME, Mode.BATCH
 
@@ -74,3 +78,21 @@ def test_close_match_suggests_misspellings_only_when_close() -> None:
     assert close_match("faild", [v.value for v in Verb]) == "failed"
     assert close_match("synccomplet", [v.value for v in Verb]) == "synccomplete"
     assert close_match("banana", [v.value for v in Verb]) is None
+
+
+def test_the_subject_type_tag_sets_the_subject_type_case_insensitively() -> None:
+    assert subject_type_from_tags(["nightly", "jobhooks:subject_type=Topic-Document"], "x") is (
+        SubjectType.TOPIC_DOCUMENT)
+    assert subject_type_from_tags(["nightly"], "x") is SubjectType.WORK
+
+
+def test_a_bad_or_ambiguous_subject_type_tag_is_logged_and_falls_back_to_work(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="jobhooks"):
+        assert subject_type_from_tags(["jobhooks:subject_type=segmnet"], "DAG 'a'") is (
+            SubjectType.WORK)
+        assert "did you mean 'segment'?" in caplog.text and "DAG 'a'" in caplog.text
+        assert subject_type_from_tags(["jobhooks:subject_type=user",
+                                       "jobhooks:subject_type=report"], "b") is SubjectType.WORK
+        assert "several" in caplog.text

@@ -4,7 +4,6 @@ types from tags, which signal each state type gives, and the occurrence that key
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 import pytest
 
@@ -15,7 +14,6 @@ from jobhooks_prefect._mapping import (
     StateFacts,
     deployment_signal,
     flow_run_signals,
-    subject_type_from_tags,
     task_run_signal,
 )
 from jobhooks_prefect._runtime import block_names
@@ -40,20 +38,6 @@ def test_a_deployment_run_belongs_to_flow_slash_deployment_and_an_ad_hoc_run_to_
 def test_the_subject_type_tag_sets_the_subject_type() -> None:
     assert DEPLOYED.subject_type is SubjectType.SEGMENT
     assert ADHOC.subject_type is SubjectType.WORK
-    assert subject_type_from_tags(["jobhooks:subject_type=Topic-Document"], "x") is (
-        SubjectType.TOPIC_DOCUMENT)
-
-
-def test_a_bad_or_ambiguous_subject_type_tag_is_logged_and_falls_back_to_work(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.ERROR, logger="jobhooks"):
-        assert subject_type_from_tags(["jobhooks:subject_type=segmnet"], "flow run 'a'") is (
-            SubjectType.WORK)
-        assert "did you mean 'segment'?" in caplog.text and "flow run 'a'" in caplog.text
-        assert subject_type_from_tags(["jobhooks:subject_type=user",
-                                       "jobhooks:subject_type=report"], "b") is SubjectType.WORK
-        assert "several" in caplog.text
 
 
 def test_running_starts_a_run_keyed_by_the_flow_run_so_a_retry_is_the_same_syncing() -> None:
