@@ -35,6 +35,9 @@ class Dispatcher:
 
     ``own_events_only``: deliver only events this process emitted (short-lived processes such
     as an Airflow task: they leave everything else to a long-lived dispatcher or the relay).
+    Such a process also leaves its own events of a subscription whose older events failed and
+    wait for a retry: the endpoint is failing, and attempting it would only hold the process
+    up for its whole flush window (a long-lived dispatcher delivers them).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class Dispatcher:
         self._hint_lock = threading.Lock()
         self._disabled_read = 0.0
         self._failing: set[str] = set()
+        self._deferred: set[str] = set()  # short-lived: subscriptions left to a long-lived one
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._settled = threading.Condition()
@@ -134,7 +138,11 @@ class Dispatcher:
         if not ids:
             return True
         assert self._deadline is not None
-        realtime = {n for n, s in self.subscriptions.items() if s.mode is Mode.REALTIME}
+        realtime = {
+            n
+            for n, s in self.subscriptions.items()
+            if s.mode is Mode.REALTIME and n not in self._deferred
+        }
         rows = self.outbox.deliveries(event_ids=ids, limit=len(ids) * 64)
         return all(
             r.status is not Status.PENDING
@@ -231,6 +239,8 @@ class Dispatcher:
         """Send due rows of ``sub`` in order; True if an attempt was made."""
         if self.own_events_only and not self._own:
             return False
+        if self.own_events_only and self._left_to_long_lived(sub):
+            return False
         rows = self.outbox.claim(
             sub.name,
             self.owner,
@@ -262,6 +272,18 @@ class Dispatcher:
         if done:
             self.outbox.settle(done, self.clock())
         return any(o.status is not None for o in done)
+
+    def _left_to_long_lived(self, sub: Subscription) -> bool:
+        """Short-lived: whether older events of ``sub`` failed and wait for a retry, in which
+        case this process's events of ``sub`` are left to a long-lived dispatcher."""
+        mine = self.outbox.deliveries(
+            status=Status.PENDING, subscription=sub.name, event_ids=list(self._own), limit=1
+        )
+        if mine and self.outbox.failing_before(sub.name, mine[0].id):
+            self._deferred.add(sub.name)
+            return True
+        self._deferred.discard(sub.name)
+        return False
 
     def _deliver_batch(self, sub: Subscription) -> bool:
         """Send one batch of ``sub`` if one is due; True if it was attempted."""

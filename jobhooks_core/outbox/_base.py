@@ -284,6 +284,18 @@ class Outbox:
         with self._write() as cur:
             return self._claim(cur, where, params, owner, now, lease, limit)
 
+    def failing_before(self, subscription: str, delivery_id: int) -> bool:
+        """Whether a realtime row of ``subscription`` older than ``delivery_id`` failed an
+        attempt and waits for its retry: the endpoint is failing right now."""
+        with self._read() as cur:
+            row = self._x(
+                cur,
+                "SELECT 1 FROM jobhooks_deliveries WHERE subscription = ? AND status = "
+                "'pending' AND batch_id IS NULL AND id < ? AND attempts > 0 LIMIT 1",
+                (subscription, delivery_id),
+            ).fetchone()
+        return row is not None
+
     def claim_batch(
         self,
         subscription: str,
