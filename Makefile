@@ -44,9 +44,14 @@ lint: sync-prefect
 clean:
 	rm -rf .tools $(VENV_AIRFLOW) $(VENV_PREFECT) .pytest_cache .hypothesis
 
-# A live tour on this machine: receiver, check, emit, relay, outbox status (scripts/demo.py).
+# The Airflow demo: a receiver and a real Airflow stack (SQLite) running the example DAGs.
 .PHONY: demo
-demo: sync-prefect
+demo: sync-airflow
+	$(VENV_AIRFLOW)/bin/python scripts/demo_airflow.py
+
+# A live tour on this machine: receiver, check, emit, relay, outbox status (scripts/demo.py).
+.PHONY: demo-core
+demo-core: sync-prefect
 	$(VENV_PREFECT)/bin/python scripts/demo.py
 
 # The Prefect demo: a real Prefect server, served and ad-hoc flows, the watcher, a receiver.
