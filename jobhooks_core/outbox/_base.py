@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,15 @@ __all__ = ["Delivery", "Outbox", "OutboxTransaction", "Outcome", "Status"]
 # Threads whose names start with this are jobhooks' own background threads (the dispatcher):
 # backends may do housekeeping there (SQLite checkpoints) rather than on the host's threads.
 BACKGROUND_THREAD_PREFIX = "jobhooks-"
+
+
+def closable_by(owner: threading.Thread, me: threading.Thread) -> bool:
+    """Whether ``me`` may close a connection ``owner`` opened: its own, or a finished
+    thread's. Not the main thread's: at interpreter exit it reads as finished while its
+    atexit handlers (jobhooks' own shutdown) still use the connection."""
+    if owner is me:
+        return True
+    return not owner.is_alive() and owner is not threading.main_thread()
 
 
 class Status(StrEnum):

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ..exceptions import OutboxError
-from ._base import SCHEMA, Cursor, Outbox
+from ._base import SCHEMA, Cursor, Outbox, closable_by
 
 try:
     import psycopg
@@ -204,18 +204,9 @@ class PostgresOutbox(Outbox):
         """
         me = threading.current_thread()
         with self._lock:
-            closing = [c for t, c in self._all if _closable(t, me)]
-            self._all = [(t, c) for t, c in self._all if not _closable(t, me)]
+            closing = [c for t, c in self._all if closable_by(t, me)]
+            self._all = [(t, c) for t, c in self._all if not closable_by(t, me)]
         for conn in closing:
             with suppress(psycopg.Error):
                 conn.close()
         self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs
-
-
-def _closable(owner: threading.Thread, me: threading.Thread) -> bool:
-    """Whether ``me`` may close a connection ``owner`` opened: its own, or a finished
-    thread's. Not the main thread's: at interpreter exit it reads as finished while its
-    atexit handlers (our own shutdown) still use the connection."""
-    if owner is me:
-        return True
-    return not owner.is_alive() and owner is not threading.main_thread()

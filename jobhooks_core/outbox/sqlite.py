@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..exceptions import OutboxError
-from ._base import BACKGROUND_THREAD_PREFIX, SCHEMA, Cursor, Outbox
+from ._base import BACKGROUND_THREAD_PREFIX, SCHEMA, Cursor, Outbox, closable_by
 
 __all__ = ["SQLiteOutbox"]
 
@@ -153,19 +153,10 @@ class SQLiteOutbox(Outbox):
         """
         me = threading.current_thread()
         with self._lock:
-            closing = [c for t, c in self._all if _closable(t, me)]
-            self._all = [(t, c) for t, c in self._all if not _closable(t, me)]
+            closing = [c for t, c in self._all if closable_by(t, me)]
+            self._all = [(t, c) for t, c in self._all if not closable_by(t, me)]
         with _in_sqlite:
             for conn in closing:
                 with suppress(sqlite3.Error):
                     conn.close()
         self._local.__dict__.pop("conn", None)  # this thread's only: others keep theirs
-
-
-def _closable(owner: threading.Thread, me: threading.Thread) -> bool:
-    """Whether ``me`` may close a connection ``owner`` opened: its own, or a finished
-    thread's. Not the main thread's: at interpreter exit it reads as finished while its
-    atexit handlers (our own shutdown) still use the connection."""
-    if owner is me:
-        return True
-    return not owner.is_alive() and owner is not threading.main_thread()
