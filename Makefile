@@ -31,8 +31,10 @@ sync-prefect: $(VENV_PREFECT)/.synced
 sync: sync-airflow sync-prefect
 
 # Core tests run in both environments: the core must work beside either orchestrator.
+# The reliability suite (tests/reliability: faults, load, hostile input, secrets) runs once.
 test-airflow: sync-airflow
-	$(VENV_AIRFLOW)/bin/python -m pytest $(PYTEST_ARGS) tests/core $(wildcard tests/airflow)
+	$(VENV_AIRFLOW)/bin/python -m pytest $(PYTEST_ARGS) tests/core $(wildcard tests/airflow) \
+	    $(wildcard tests/reliability)
 
 test-prefect: sync-prefect
 	$(VENV_PREFECT)/bin/python -m pytest $(PYTEST_ARGS) tests/core $(wildcard tests/prefect)

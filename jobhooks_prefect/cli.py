@@ -10,6 +10,8 @@ import asyncio
 import datetime as dt
 import signal
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 
 from jobhooks_core.cli._common import duration, setup_logging
@@ -20,6 +22,8 @@ from jobhooks_core.settings import Settings
 from ._runtime import SUBSCRIPTIONS_ENV, block_names, prefect_source, subscriptions
 
 __all__ = ["build_parser", "main"]
+
+STOP_GRACE_SECONDS = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,22 +84,60 @@ def cmd_watch(args: argparse.Namespace) -> int:
           f"for: {subs}", flush=True)
     runtime.dispatcher  # noqa: B018 - starts delivering now, as the relay does
     try:
-        asyncio.run(_watch(watcher))
+        return _follow_until_signalled(watcher)
     finally:
         print("jobhooks prefect watch: stopping, releasing leases", flush=True)
         runtime.close()
-    return 0
 
 
-async def _watch(watcher: object) -> None:
+def _follow_until_signalled(watcher: object) -> int:
+    """Run the watcher's event loop in a thread until SIGTERM/SIGINT, then stop it.
+
+    The main thread owns the signals and the shutdown, so a stream that does not close (a
+    websocket close handshake nobody answers, a stuck DNS lookup) cannot keep the process from
+    exiting: after STOP_GRACE_SECONDS it is left behind, with its stack in the log.
+    """
     from .watch import Watcher
 
     assert isinstance(watcher, Watcher)
+    requested = threading.Event()
+    loop = asyncio.new_event_loop()
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    await watcher.run(stop)
+    failure: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            with asyncio.Runner(loop_factory=lambda: loop) as runner:
+                runner.run(watcher.run(stop))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failure.append(exc)
+        finally:
+            requested.set()
+
+    previous = {signum: signal.signal(signum, lambda *_: requested.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    thread = threading.Thread(target=follow, name="jobhooks-prefect-watch", daemon=True)
+    thread.start()
+    try:
+        while not requested.wait(1.0):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if thread.is_alive():
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(STOP_GRACE_SECONDS)
+    if thread.is_alive():
+        frame = sys._current_frames().get(thread.ident or 0)
+        where = "".join(traceback.format_stack(frame)[-6:]) if frame else "?"
+        print(f"jobhooks prefect watch: the event stream did not close within "
+              f"{STOP_GRACE_SECONDS:g} s; leaving it behind. It was at:\n{where}",
+              file=sys.stderr, flush=True)
+        return 0
+    if failure:
+        print(f"jobhooks prefect watch: failed: {failure[0]!r}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str]) -> int:

@@ -44,14 +44,19 @@ def start_process(args: list[str], env: Mapping[str, str], log: Path) -> subproc
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
-    """SIGTERM the process's group, then SIGKILL what is left after ``timeout``."""
+    """SIGTERM the process's group, then SIGKILL what is left after ``timeout`` (SIGABRT first:
+    a Python child started with PYTHONFAULTHANDLER=1 writes every thread's stack to its log)."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            os.killpg(process.pid, signal.SIGABRT)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     with suppress(ProcessLookupError):  # children that outlived it (a runner's flow runs)
         os.killpg(process.pid, signal.SIGKILL)
     return int(process.returncode)
@@ -151,8 +156,8 @@ class Watch:
 
     def start(self) -> Watch:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
-        self.process = start_process([JOBHOOKS, "-v", "prefect", "watch", *self.args], self.env,
-                                     self.log)
+        self.process = start_process([JOBHOOKS, "-v", "prefect", "watch", *self.args],
+                                     {**self.env, "PYTHONFAULTHANDLER": "1"}, self.log)
         return self
 
     def output(self) -> str:
@@ -168,8 +173,14 @@ class Watch:
         wait_until(connected, timeout, "the watcher to connect")
 
     def stop(self) -> int:
+        """SIGTERM; its exit code. A watcher that has to be killed fails the test, showing
+        where it was stuck."""
         assert self.process is not None
-        return stop_process(self.process)
+        code = stop_process(self.process)
+        if code < 0 and code != -signal.SIGTERM:
+            raise AssertionError(f"the watcher did not stop on SIGTERM (exit {code}):\n"
+                                 f"{self.output()[-5000:]}")
+        return code
 
 
 def deliveries_unique(events: Iterable[dict[str, Any]]) -> bool:
