@@ -53,6 +53,10 @@ class Settings:
     retry_schedule               JOBHOOKS_RETRY_SCHEDULE  0,5,300,1800,7200,…,86400
     lease_seconds                JOBHOOKS_LEASE_SECONDS   60
     poll_seconds                 JOBHOOKS_POLL_SECONDS    1
+    retention_seconds            JOBHOOKS_RETENTION       604800 (7 days; delivered rows)
+    max_payload_bytes            JOBHOOKS_MAX_PAYLOAD_BYTES  262144 (256 KiB per event)
+    ca_bundle                    JOBHOOKS_CA_BUNDLE       none (certifi's bundle)
+    refuse_private_destinations  JOBHOOKS_REFUSE_PRIVATE_DESTINATIONS  false
     ============================ ======================== ==============================
     """
 
@@ -64,6 +68,10 @@ class Settings:
     retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
+    retention_seconds: float = 7 * 86400.0
+    max_payload_bytes: int = 256 * 1024
+    ca_bundle: Path | None = None
+    refuse_private_destinations: bool = False
 
     @property
     def outbox_url(self) -> str:
@@ -83,6 +91,10 @@ class Settings:
             "retry_schedule": env.get("JOBHOOKS_RETRY_SCHEDULE"),
             "lease_seconds": env.get("JOBHOOKS_LEASE_SECONDS"),
             "poll_seconds": env.get("JOBHOOKS_POLL_SECONDS"),
+            "retention_seconds": env.get("JOBHOOKS_RETENTION"),
+            "max_payload_bytes": env.get("JOBHOOKS_MAX_PAYLOAD_BYTES"),
+            "ca_bundle": env.get("JOBHOOKS_CA_BUNDLE"),
+            "refuse_private_destinations": env.get("JOBHOOKS_REFUSE_PRIVATE_DESTINATIONS"),
         }
         raw.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in raw.items():
@@ -95,8 +107,11 @@ class Settings:
         return replace(self, **changes)
 
 
+ENV_NAMES = {"retention_seconds": "JOBHOOKS_RETENTION"}
+
+
 def _parse(name: str, value: Any) -> Any:
-    env = f"JOBHOOKS_{name.upper()}"
+    env = ENV_NAMES.get(name, f"JOBHOOKS_{name.upper()}")
     if name in ("outbox", "instance"):
         text = str(value).strip()
         if not text:
@@ -104,7 +119,35 @@ def _parse(name: str, value: Any) -> Any:
         return text
     if name == "home":
         return Path(str(value)).expanduser()
-    if name == "enabled":
+    if name == "ca_bundle":
+        path = Path(str(value)).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"{str(value)!r} is not a readable file of PEM certificates", field=env
+            )
+        return path
+    if name == "max_payload_bytes":
+        try:
+            size = int(str(value).strip())
+        except ValueError:
+            size = 0
+        if size < 1024:
+            raise ConfigurationError(
+                f"{value!r} is not a whole number of bytes of at least 1024", field=env
+            )
+        return size
+    if name == "retention_seconds":
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            raise ConfigurationError(
+                f"{value!r} is not a number of seconds (0 keeps delivered rows forever)",
+                field=env,
+            )
+        return seconds
+    if name in ("enabled", "refuse_private_destinations"):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
