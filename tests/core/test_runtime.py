@@ -98,6 +98,8 @@ def test_settings_defaults() -> None:
                                        86400)
     assert settings.flush_timeout == 5 and settings.instance == "default"
     assert settings.outbox_url.endswith("jobhooks/outbox.db")
+    assert settings.retention_seconds == 7 * 86400 and settings.max_payload_bytes == 262144
+    assert settings.ca_bundle is None and settings.refuse_private_destinations is False
 
 
 @pytest.mark.parametrize(("env", "fragment"), [
@@ -105,6 +107,12 @@ def test_settings_defaults() -> None:
     ({"JOBHOOKS_FLUSH_TIMEOUT": "-1"}, "positive number of seconds"),
     ({"JOBHOOKS_RETRY_SCHEDULE": "0,5,-1"}, "list of delays in seconds"),
     ({"JOBHOOKS_ENABLED": "maybe"}, "'maybe' is not a boolean"),
+    ({"JOBHOOKS_RETENTION": "a week"}, "JOBHOOKS_RETENTION.*0 keeps delivered rows forever"),
+    ({"JOBHOOKS_RETENTION": "-5"}, "'-5' is not a number of seconds"),
+    ({"JOBHOOKS_MAX_PAYLOAD_BYTES": "1k"}, "JOBHOOKS_MAX_PAYLOAD_BYTES.*at least 1024"),
+    ({"JOBHOOKS_MAX_PAYLOAD_BYTES": "100"}, "'100' is not a whole number of bytes"),
+    ({"JOBHOOKS_CA_BUNDLE": "/no/such/ca.pem"}, "JOBHOOKS_CA_BUNDLE.*'/no/such/ca.pem'.*PEM"),
+    ({"JOBHOOKS_REFUSE_PRIVATE_DESTINATIONS": "sure"}, "'sure' is not a boolean"),
 ])
 def test_bad_settings_are_refused_clearly(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigurationError, match=fragment):
