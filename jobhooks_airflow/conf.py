@@ -128,10 +128,14 @@ def settings() -> Settings:
             instance=instance(),
             flush_timeout=flush_timeout(),
             enabled=enabled(),
+            retention_seconds=_get("retention"),
+            max_payload_bytes=_get("max_payload_bytes"),
+            ca_bundle=_get("ca_bundle"),
+            refuse_private_destinations=_get("refuse_private_destinations"),
         )
     except ConfigurationError as exc:
         # The core names its JOBHOOKS_* variable; name Airflow's place for it too.
-        option = (exc.field or "").removeprefix("JOBHOOKS_").lower()
+        option = (exc.field or "").removeprefix("JOBHOOKS_").lower()  # as the option is named
         where = f"[jobhooks] {option} (or {exc.field})" if exc.field else "[jobhooks]"
         raise ConfigurationError(exc.detail, field=where) from exc
     overtime = _task_success_overtime()

@@ -111,6 +111,29 @@ _OPTIONS: dict[str, tuple[str, str, str | None]] = {
         "float",
         "30",
     ),
+    "retention": (
+        "Seconds a delivered event is kept in the outbox before the scheduler deletes it; "
+        "0 keeps delivered events forever. Default: 604800 (7 days).",
+        "integer",
+        "604800",
+    ),
+    "max_payload_bytes": (
+        "Largest event JSON in bytes; a larger event is cut to fit. Default: 262144.",
+        "integer",
+        "262144",
+    ),
+    "ca_bundle": (
+        "PEM file of the CA certificates HTTPS endpoints are verified against, instead of "
+        "certifi's. Default: none.",
+        "string",
+        "/etc/ssl/certs/internal-ca.pem",
+    ),
+    "refuse_private_destinations": (
+        "Set to True to refuse endpoints that resolve to loopback, private, link-local or "
+        "other non-public addresses. Default: False.",
+        "boolean",
+        "True",
+    ),
 }
 
 

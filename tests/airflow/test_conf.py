@@ -36,6 +36,29 @@ def test_the_jobhooks_section_is_read_when_asked(monkeypatch: pytest.MonkeyPatch
     assert conf.dag_watch_interval() == 5.0
 
 
+def test_the_hardening_options_are_read_from_the_jobhooks_section(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("AIRFLOW__JOBHOOKS__RETENTION", "3600")
+    monkeypatch.setenv("AIRFLOW__JOBHOOKS__MAX_PAYLOAD_BYTES", "65536")
+    monkeypatch.setenv("AIRFLOW__JOBHOOKS__CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("AIRFLOW__JOBHOOKS__REFUSE_PRIVATE_DESTINATIONS", "True")
+    settings = conf.settings()
+    assert (settings.retention_seconds, settings.max_payload_bytes) == (3600, 65536)
+    assert settings.ca_bundle == bundle and settings.refuse_private_destinations is True
+
+
+def test_a_bad_hardening_option_names_the_airflow_option(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__JOBHOOKS__RETENTION", "a week")
+    where = r"\[jobhooks\] retention \(or JOBHOOKS_RETENTION\)"
+    with pytest.raises(ConfigurationError, match=where):
+        conf.settings()
+
+
 def test_the_jobhooks_section_wins_over_jobhooks_variables(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -58,6 +58,10 @@ def test_the_jobhooks_section_is_documented_in_airflows_configuration() -> None:
         "flush_timeout",
         "enabled",
         "dag_watch_interval",
+        "retention",
+        "max_payload_bytes",
+        "ca_bundle",
+        "refuse_private_destinations",
     }
     assert conf.get("jobhooks", "outbox", fallback=None) is None  # unset: JOBHOOKS_* apply
 
