@@ -93,12 +93,18 @@ def _read_file(path: Path) -> Mapping[str, Any]:
     as_json = path.suffix.lower() == ".json" or (
         path.suffix.lower() != ".toml" and text.lstrip().startswith("{")
     )
+    kind = "JSON" if as_json else "TOML"
     try:
         data: Any = json.loads(text) if as_json else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if as_json else "TOML"
+    except ValueError as exc:  # decode errors, and integers of more than 4300 digits
         raise ConfigurationError(
             f"config file {str(path)!r} is not valid {kind}: {exc}", field=CONFIG_ENV
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigurationError(
+            f"config file {str(path)!r} is {kind} nested thousands of levels deep; "
+            "a config file needs a list of flat tables",
+            field=CONFIG_ENV,
         ) from exc
     if not isinstance(data, Mapping):
         raise ConfigurationError(

@@ -175,14 +175,17 @@ def deployment_signal(
 
 # -- reading Prefect events (the watcher's input) ---------------------------------------------
 def parse_time(value: Any) -> dt.datetime | None:
+    """An event's time as an aware datetime (one without an offset is UTC, as Prefect's are)."""
     if isinstance(value, dt.datetime):
-        return value
-    if not value:
+        moment = value
+    elif not value:
         return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def related_id(event: Any, role: str) -> str | None:
@@ -213,6 +216,6 @@ def flow_run_from_event(flow_run_id: str, event: Any) -> FlowRunFacts:
     tags = [r.id.removeprefix("prefect.tag.") for r in event.resources_in_role.get("tag", [])]
     return FlowRunFacts(
         id=flow_run_id, name=(own.name if own is not None else None) or flow_run_id,
-        flow=roles["flow"].name if "flow" in roles else "unknown-flow",
+        flow=(roles["flow"].name if "flow" in roles else None) or "unknown-flow",
         deployment=deployment.name if deployment is not None else None,
         deployment_id=related_id(event, "deployment"), tags=tuple(tags))
