@@ -10,13 +10,17 @@ variables (URI or JSON), secrets backends, the metadata DB.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from jobhooks_core.config import LoadedSubscriptions, load_subscriptions, parse_subscriptions
 from jobhooks_core.exceptions import ConfigurationError
+from jobhooks_core.secrecy import sensitive_header
 
 from . import _compat, conf
 
@@ -58,16 +62,56 @@ def connection_fields(conn_id: str, conn: Any) -> dict[str, Any]:
             fields["headers"] = json.loads(fields["headers"])
         except ValueError as exc:
             raise ConfigurationError(
-                f"{fields['headers']!r} is not a JSON object of header names and values",
+                f"is not a JSON object of header names and values ({exc.__class__.__name__} "
+                f"at character {getattr(exc, 'pos', '?')}; the value is not shown: it may hold "
+                "credentials)",
                 subscription=conn_id,
                 field="headers",
-            ) from exc
+            ) from None
     url = _url(conn)
     if url:
         fields["url"] = url
     if getattr(conn, "password", None):
         fields["secret"] = conn.password
+    _mask_secrets(fields)
     return fields  # unknown keys stay: the core names them (with a close match)
+
+
+# Where Airflow keeps ``mask_secret``: the Task SDK's masker (task processes; it also tells the
+# supervisor), then the core's (scheduler, API server); the first found of each group is used.
+_MASKERS = (
+    ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+    ("airflow._shared.secrets_masker", "airflow.utils.log.secrets_masker"),
+)
+
+
+def _mask_secrets(fields: Mapping[str, Any]) -> None:
+    """Register the signing secret(s) and credential-bearing header values with Airflow's
+    secrets masker, so a log line that quotes one shows ``***``. Never raises."""
+    values: list[str] = []
+    secret = fields.get("secret")
+    if isinstance(secret, str):
+        values += [secret, *secret.replace(",", " ").split()]
+    headers = fields.get("headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if isinstance(value, str) and sensitive_header(str(name)):
+                values += [value, value.partition(" ")[2]]  # and the token of "Bearer <token>"
+    values = [v.strip() for v in values if v and v.strip()]
+    if not values:
+        return
+    for group in _MASKERS:
+        for module in group:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    mask = importlib.import_module(module).mask_secret
+            except (ImportError, AttributeError):
+                continue
+            for value in values:
+                with contextlib.suppress(Exception):
+                    mask(value)
+            break
 
 
 def _url(conn: Any) -> str:

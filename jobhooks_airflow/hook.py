@@ -12,7 +12,7 @@ from jobhooks_core.formats import event_json
 from jobhooks_core.outbox import Delivery, Status
 from jobhooks_core.subscriptions import Subscription
 
-from . import _compat
+from . import _compat, conf
 from .connections import CONN_TYPE, connection_fields
 from .provider import CONN_FIELDS
 
@@ -42,6 +42,7 @@ class JobhooksHook(_compat.BaseHook):
         """POST one test event (subject id ``jobhooks-send-test``) and report the answer."""
         try:
             sub = self.get_conn()
+            settings = conf.settings()  # the CA bundle and private-destination guard apply
         except Exception as exc:  # noqa: BLE001 - the UI shows the message
             return False, str(exc)
         event = Event.create(
@@ -55,7 +56,7 @@ class JobhooksHook(_compat.BaseHook):
         row = Delivery(
             0, sub.name, event.id, event_json(event), Status.PENDING, 0, 0.0, 0.0, batch_id=event.id
         )
-        with new_pool() as pool:
+        with new_pool(settings) as pool:
             attempt = send(pool, sub, [row])
         if attempt.delivered:
             return True, f"{sub.url} answered {attempt.http_status}: delivered"

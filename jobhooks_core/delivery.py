@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 import httpcore
 
 from .formats import Rendered, render_stored
+from .netguard import DestinationRefused, GuardedBackend, ssl_context
 from .outbox import Delivery, Outcome, Status, batch_id_for
+from .secrecy import hidden_in_transport_logs, scrub, secret_values
+from .settings import Settings
 from .signing import webhook_headers
 from .subscriptions import Subscription
 
@@ -87,16 +92,26 @@ def build_request(
     return msg_id, rendered, headers
 
 
-def new_pool() -> httpcore.ConnectionPool:
+def new_pool(settings: Settings | None = None) -> httpcore.ConnectionPool:
     """The connection pool a dispatcher keeps: keep-alive, TLS verified, never redirects.
+
+    ``settings`` (default: from the environment) choose the CA bundle TLS trusts
+    (``ca_bundle``; default certifi's) and whether private destinations are refused
+    (``refuse_private_destinations``: see :mod:`.netguard`).
 
     httpcore is httpx's own transport; the dispatcher uses it directly because the request and
     response models httpx builds on top cost more than the whole rest of a delivery: in
     bench/throughput.py a bare keep-alive ``httpx.Client`` loop sends ~2,200 loopback
     requests/s, the dispatcher (outbox claims, signing and all) ~3,400.
     """
+    settings = settings or Settings.from_env()
     return httpcore.ConnectionPool(
-        max_connections=64, max_keepalive_connections=32, keepalive_expiry=30.0, retries=0
+        ssl_context=ssl_context(settings.ca_bundle),
+        max_connections=64,
+        max_keepalive_connections=32,
+        keepalive_expiry=30.0,
+        retries=0,
+        network_backend=GuardedBackend() if settings.refuse_private_destinations else None,
     )
 
 
@@ -107,31 +122,53 @@ def send(
     *,
     timeout: float | None = None,
 ) -> Attempt:
-    """POST ``rows`` to ``sub``; never raises for network trouble: it becomes a failed Attempt."""
+    """POST ``rows`` to ``sub``; never raises for network trouble: it becomes a failed Attempt.
+
+    The attempt's error never holds the subscription's secrets or header values (an endpoint
+    may echo the token it refused): they are replaced by ``***``.
+    """
     _, rendered, headers = build_request(sub, rows)
     limit = max(
         sub.timeout_seconds if timeout is None else min(timeout, sub.timeout_seconds), 0.001
     )
-    wire_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     timeouts = {"connect": limit, "read": limit, "write": limit, "pool": limit}
+    secrets = secret_values(sub)
     try:
-        response = pool.request(
-            "POST",
-            sub.url,
-            headers=wire_headers,
-            content=rendered.body,
-            extensions={"timeout": timeouts},
-        )
+        wire_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        with hidden_in_transport_logs(secrets):
+            response = pool.request(
+                "POST",
+                sub.url,
+                headers=wire_headers,
+                content=rendered.body,
+                extensions={"timeout": timeouts},
+            )
     except httpcore.TimeoutException as exc:
         return Attempt(False, error=f"timeout: no answer within {limit:g} s ({type(exc).__name__})")
     except Exception as exc:  # noqa: BLE001 - every transport failure is a failed attempt
-        return Attempt(False, error=f"{type(exc).__name__}: {exc}")
-    return judge(
+        return Attempt(False, error=scrub(_transport_error(sub, exc), secrets))
+    attempt = judge(
         response.status,
         {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
         response.content,
         response.extensions.get("reason_phrase", b""),
     )
+    if attempt.error:
+        attempt = replace(attempt, error=scrub(attempt.error, secrets))
+    return attempt
+
+
+def _transport_error(sub: Subscription, exc: Exception) -> str:
+    if isinstance(exc, DestinationRefused):
+        return str(exc)  # "<host> resolves to <address>, a loopback address; refused because…"
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        host = urlsplit(sub.url).hostname
+        return (
+            f"TLS certificate verification failed for {host}: {cause.verify_message} (the "
+            "certificate is not trusted; a private CA's bundle goes in JOBHOOKS_CA_BUNDLE)"
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 def judge(code: int, headers: dict[str, str], content: bytes, reason: bytes = b"") -> Attempt:

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import traceback
@@ -185,9 +186,16 @@ class LocalServer:
     Started again, it listens on the port it had, so its URL stays the same.
     """
 
-    def __init__(self, handle: RequestHandler, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        handle: RequestHandler,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._handle = handle
         self._host, self._port = host, port
+        self._ssl = ssl_context  # serve HTTPS with this server-side context
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -197,6 +205,12 @@ class LocalServer:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         server = _Server((self._host, self._port), self._handle, family)
         self._port = int(server.server_address[1])
+        if self._ssl is not None:
+            # The handshake happens on the first read, in the connection's own thread: a client
+            # that refuses the certificate never stalls the accept loop.
+            server.socket = self._ssl.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -220,7 +234,7 @@ class LocalServer:
     @property
     def url(self) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self._ssl else 'http'}://{host}:{self.port}/"
 
     def stop(self) -> None:
         server, thread = self._server, self._thread

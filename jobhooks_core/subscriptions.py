@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from .events import Event
 from .exceptions import ConfigurationError
 from .formats import WireFormat
+from .secrecy import redact_url
 from .signing import validate_secret
 from .vocabulary import Mode, SubjectType, Verb, close_match, verbs_for_mode
 
@@ -57,7 +58,9 @@ class Subscription:
     format: WireFormat = WireFormat.JSON
     batch_size: int = 100
     batch_flush_seconds: float = 60.0
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    headers: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False, repr=False
+    )  # like the secrets, the values may be credentials: never in a repr
     timeout_seconds: float = 10.0
     enabled: bool = True
     origin: str = field(default="", compare=False)
@@ -186,27 +189,28 @@ class _Parser:
         if not isinstance(value, str):
             self.fail("url", f"must be a string, got {type(value).__name__} {value!r}")
             return ""
+        shown = redact_url(value)  # never echo user:password@ (an error is logged, printed)
         if any(c in value for c in "\r\n\t "):
-            self.fail("url", f"{value!r} contains whitespace or a line break")
+            self.fail("url", f"{shown!r} contains whitespace or a line break")
             return ""
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError as exc:
-            self.fail("url", f"{value!r} is not a valid URL ({exc})")
+            self.fail("url", f"{shown!r} is not a valid URL ({redact_url(str(exc))})")
             return ""
         if parts.scheme.lower() not in ("http", "https"):
-            shown = parts.scheme or "none"
-            self.fail("url", f"{value!r} has scheme {shown!r}; valid schemes: http, https")
+            scheme = parts.scheme or "none"
+            self.fail("url", f"{shown!r} has scheme {scheme!r}; valid schemes: http, https")
         elif parts.username is not None or parts.password is not None:
-            safe = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
             self.fail(
                 "url",
-                f"{safe!r} carries credentials (user:password@); remove them and use "
-                "'secret' (signatures) or 'headers' (e.g. Authorization) instead",
+                f"{redact_url(value, marker=False)!r} carries credentials (user:password@, not "
+                "shown); remove them and use 'secret' (signatures) or 'headers' (e.g. "
+                "Authorization) instead",
             )
         elif not parts.hostname:
-            self.fail("url", f"{value!r} has no host; expected e.g. https://example.com/hooks")
+            self.fail("url", f"{shown!r} has no host; expected e.g. https://example.com/hooks")
         return value
 
     def enum(self, fld: str, value: Any, kind: type[Any], default: Any) -> Any:
@@ -346,6 +350,13 @@ class _Parser:
                     f"header {name!r} value contains CR, LF or NUL, which would split the request",
                 )
                 continue
+            if not val.isascii() and not all(ord(c) < 256 for c in val):
+                self.fail(
+                    "headers",
+                    f"header {name!r} value has characters outside Latin-1, which HTTP header "
+                    "values cannot carry (the value is not shown: it may be a credential)",
+                )
+                continue
             out[name] = val
         return out
 
@@ -361,7 +372,16 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, ok_type):
             self.fail(fld, f"{value!r} is not {kind}")
             return 1
-        if not math.isfinite(value) or value <= 0:
+        if not integer:
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond any float
+                number = math.inf
+            if number == math.inf:
+                shown = repr(value) if len(str(value)) <= 20 else f"{str(value)[:20]}…"
+                self.fail(fld, f"{shown} is not {kind}; it is too large")
+                return 1
+        if not value > 0:  # NaN too
             self.fail(fld, f"{value!r} is not {kind}; it must be greater than 0")
             return 1
         return value

@@ -6,6 +6,7 @@ or redirect, and lets tests wait for requests on a Condition instead of sleeping
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import deque
@@ -64,13 +65,15 @@ class TestReceiver:
 
     __test__ = False  # not a test class, whatever its name
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server-side context (e.g. from a ``trustme`` CA:
+        ``ca.issue_cert("127.0.0.1").configure_cert(context)``); ``url`` is then https."""
         self.default = Reply()
         self._replies: deque[Reply] = deque()
         self._requests: list[Request] = []
         self._arrived = threading.Condition()
         self._released = threading.Event()
-        self._server = LocalServer(self._handle, "127.0.0.1", port)
+        self._server = LocalServer(self._handle, "127.0.0.1", port, ssl_context=tls)
 
     # lifecycle ----------------------------------------------------------------------------
 

@@ -86,7 +86,7 @@ def test_blank_form_fields_and_prefixed_form_fields_are_understood() -> None:
     [
         ("{not json", "subscription 'ops', field 'extra': the connection's extra is not valid"),
         ('["verbs"]', "the connection's extra must be a JSON object, got list"),
-        ('{"headers": "X: 1"}', "field 'headers': 'X: 1' is not a JSON object"),
+        ('{"headers": "X: 1"}', "field 'headers': is not a JSON object of header names"),
     ],
 )
 def test_a_malformed_extra_names_the_connection(extra: str, message: str) -> None:
