@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from .. import receiver
 from ..config import CONFIG_ENV
+from ..exceptions import JobhooksError
 from ..runtime import jobhooks_version
 from . import _emit, _outbox, _relay
 from ._check import cmd_check, cmd_secret
@@ -98,4 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except JobhooksError as exc:  # an outbox damaged mid-file, say: the message, no traceback
+        print(f"jobhooks: {exc}", file=sys.stderr)
+        return 1

@@ -11,7 +11,8 @@ from typing import NoReturn
 
 from ..config import load_subscriptions
 from ..events import Source
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, JobhooksError
+from ..outbox import Outbox
 from ..runtime import Jobhooks, jobhooks_version
 from ..settings import Settings
 from ..vocabulary import close_match
@@ -46,6 +47,14 @@ def runtime(*, long_lived: bool = False, report_errors: bool = True) -> Jobhooks
             print(f"jobhooks: skipping: {error}", file=sys.stderr)
     source = Source("cli", settings.instance, jobhooks_version())
     return Jobhooks(settings=settings, source=source, subscriptions=loaded, long_lived=long_lived)
+
+
+def outbox_of(rt: Jobhooks) -> Outbox:
+    """The runtime's outbox, opened now; exit 1 naming it and what is wrong if it cannot be."""
+    try:
+        return rt.outbox
+    except JobhooksError as exc:
+        fail(str(exc), 1)
 
 
 def duration(text: str) -> float:

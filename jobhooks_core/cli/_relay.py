@@ -7,7 +7,7 @@ import signal
 import threading
 from typing import Any
 
-from ._common import runtime
+from ._common import outbox_of, runtime
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
@@ -20,7 +20,8 @@ def cmd_relay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     names = ", ".join(s.name for s in rt.subscriptions) or "none"
-    print(f"jobhooks relay: delivering from {rt.outbox.url} for: {names}", flush=True)
+    url = outbox_of(rt).url  # a corrupt or unwritable outbox: exit 1 before delivering
+    print(f"jobhooks relay: delivering from {url} for: {names}", flush=True)
     rt.dispatcher  # noqa: B018 - starts the background delivery thread
     stop.wait()
     print("jobhooks relay: stopping, releasing leases", flush=True)

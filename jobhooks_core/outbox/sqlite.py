@@ -15,6 +15,7 @@ untouched, until the child exits).
 from __future__ import annotations
 
 import os
+import shlex
 import sqlite3
 import threading
 import weakref
@@ -30,6 +31,26 @@ __all__ = ["SQLiteOutbox"]
 _in_sqlite = threading.RLock()  # held by whichever thread is using an outbox connection
 _outboxes: weakref.WeakSet[SQLiteOutbox] = weakref.WeakSet()
 _inherited: list[sqlite3.Connection] = []  # a forked child's copies of its parent's connections
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file is no SQLite database, or a damaged one."""
+    return str(getattr(exc, "sqlite_errorname", "")).startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT"))
+
+
+def _explain(path: Path, exc: BaseException) -> str:
+    """What is wrong with the outbox at ``path`` and, for a corrupt file, how to recover."""
+    if not _is_corrupt(exc):
+        return str(exc)
+    old = shlex.quote(f"{path}.corrupt")
+    new = shlex.quote(str(path.with_name("recovered.db")))
+    return (
+        f"it is not a jobhooks outbox / SQLite database ({exc}). Move it aside: "
+        f"`mv {shlex.quote(str(path))} {old}` (and its -wal and -shm files, if any); jobhooks "
+        "creates a new, empty outbox on next use. To deliver what the old file still holds: "
+        f"`sqlite3 {old} .dump | sed 's/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 {new}`"
+        f", then `JOBHOOKS_OUTBOX={new} jobhooks relay` (see Recovery in the README)"
+    )
 
 
 def _after_fork_in_child() -> None:
@@ -92,20 +113,28 @@ class SQLiteOutbox(Outbox):
             if conn is not None:
                 with suppress(sqlite3.Error):
                     conn.close()
-            raise OutboxError(
-                f"cannot open the SQLite outbox {str(self.path)!r}: {exc}. "
-                "Check that the directory is writable, or point JOBHOOKS_OUTBOX "
+            advice = (
+                ""
+                if _is_corrupt(exc)
+                else ". Check that the directory is writable, or point JOBHOOKS_OUTBOX "
                 "(or JOBHOOKS_HOME) elsewhere"
+            )
+            raise OutboxError(
+                f"cannot open the SQLite outbox {str(self.path)!r}: "
+                f"{_explain(self.path, exc)}{advice}"
             ) from exc
         self._local.conn = conn
         with self._lock:
             self._all.append((threading.current_thread(), conn))
         return conn
 
-    def housekeeping(self) -> None:
-        """Checkpoint the WAL without blocking writers (emitting connections never do)."""
+    def housekeeping(self, retention_seconds: float = 0.0, now: float | None = None) -> int:
+        """Purge expired delivered rows (see Outbox), then checkpoint the WAL without
+        blocking writers (emitting connections never do)."""
+        purged = super().housekeeping(retention_seconds, now)
         with _in_sqlite:
             self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        return purged
 
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -117,9 +146,14 @@ class SQLiteOutbox(Outbox):
                     conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):  # a failed COMMIT has rolled back already
+                conn.execute("ROLLBACK")
             raise
         self._schema_ready = True
+
+    def _error(self, exc: sqlite3.Error) -> OutboxError:
+        """``exc`` as an error naming this outbox (a full disk, a corrupt file, …)."""
+        return OutboxError(f"SQLite outbox {str(self.path)!r}: {_explain(self.path, exc)}")
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
@@ -128,22 +162,30 @@ class SQLiteOutbox(Outbox):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+                raise self._error(exc) from exc
             try:
                 yield conn.cursor()
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                # After an I/O error SQLite may have rolled back already: keep the first error.
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(exc) from exc
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise OutboxError(f"SQLite outbox {str(self.path)!r}: {exc}") from exc
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise self._error(exc) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
         with _in_sqlite:
-            yield self._connection().cursor()
+            try:
+                yield self._connection().cursor()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from exc
 
     def close(self) -> None:
         """Close the connections of this thread and of threads that have finished.
