@@ -27,7 +27,7 @@ from jobhooks_core.events import Source
 from jobhooks_core.runtime import Jobhooks
 from jobhooks_core.settings import Settings
 
-from . import _compat, conf, connections
+from . import _compat, conf, connections, metrics
 
 __all__ = ["Process", "current"]
 
@@ -100,6 +100,7 @@ class Process:
                     self._say_unconfigured(loaded)
                 return
             source = Source("airflow", settings.instance, _compat.airflow_version())
+            metrics.install(self.role)  # counters as Airflow metrics (never raises)
             self._runtime = Jobhooks(
                 settings=settings,
                 source=source,

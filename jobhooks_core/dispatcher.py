@@ -20,6 +20,8 @@ import httpcore
 
 from .delivery import RetryPolicy, new_pool, outcomes, send
 from .outbox import Delivery, Outbox, Outcome, Status, batch_id_for
+from .outbox._base import PURGE_ROUND
+from .settings import Settings
 from .subscriptions import Subscription
 from .vocabulary import Mode
 
@@ -28,6 +30,8 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger("jobhooks")
 
 REALTIME_CLAIM = 100  # rows leased per subscription per round
+PURGE_EVERY = 300.0  # seconds between retention purges (sooner while expired rows remain)
+OWN_SWEEP = 1_000  # own event ids held before a sweep forgets those with nothing left to send
 
 
 class Dispatcher:
@@ -38,6 +42,9 @@ class Dispatcher:
     Such a process also leaves its own events of a subscription whose older events failed and
     wait for a retry: the endpoint is failing, and attempting it would only hold the process
     up for its whole flush window (a long-lived dispatcher delivers them).
+
+    ``retention_seconds``: a long-lived dispatcher purges delivered rows older than this
+    (0: never); short-lived ones leave that to it.
     """
 
     def __init__(
@@ -49,7 +56,9 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         poll_seconds: float = 1.0,
         own_events_only: bool = False,
+        retention_seconds: float = 0.0,
         pool: httpcore.ConnectionPool | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
@@ -60,8 +69,15 @@ class Dispatcher:
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.own_events_only = own_events_only
+        self.retention_seconds = 0.0 if own_events_only else retention_seconds
+        self._purge_due = 0.0  # time.monotonic() of the next retention purge: first round
+        self._purged = 0  # rows purged since the last log line
+        # Event ids this process emitted whose rows are not all settled yet (see _forget).
         self._own: set[str] = set()
-        self._http = pool or new_pool()
+        self._own_lock = threading.Lock()
+        self._own_sweep_at = OWN_SWEEP
+        # Ours unless handed in: built from settings (CA bundle, private-destination guard).
+        self._http = pool or new_pool(settings)
         self._owns_http = pool is None
         # One daemon worker thread per subscription, kept for the dispatcher's life (one
         # outbox connection each); daemon, so a hung request never blocks the process's exit.
@@ -70,7 +86,8 @@ class Dispatcher:
         self._hint: float | None = None  # when the earliest known retry / batch flush falls due
         self._hint_lock = threading.Lock()
         self._disabled_read = 0.0
-        self._failing: set[str] = set()
+        self._failing: set[str] = set()  # logged as failing, not yet as delivering again
+        self._dead_lettering: set[str] = set()  # logged as making dead letters, likewise
         self._deferred: set[str] = set()  # short-lived: subscriptions left to a long-lived one
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -90,7 +107,8 @@ class Dispatcher:
 
     def wake(self, event_ids: Iterable[str] = ()) -> None:
         """New rows are in the outbox (``event_ids``: this process emitted them)."""
-        self._own.update(event_ids)
+        with self._own_lock:
+            self._own.update(event_ids)
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -119,7 +137,10 @@ class Dispatcher:
     def flush(self, timeout: float, event_ids: Iterable[str] | None = None) -> bool:
         """Deliver for at most ``timeout`` seconds; True when every row of ``event_ids``
         (default: this process's) is delivered, dead, or not due again within the window."""
-        ids = list(self._own if event_ids is None else event_ids)
+        if event_ids is None:
+            with self._own_lock:
+                event_ids = list(self._own)
+        ids = list(event_ids)
         self._deadline = self.clock() + timeout
         self.start()
         self._wake.set()
@@ -192,7 +213,13 @@ class Dispatcher:
         if time.monotonic() - self._disabled_read > 1.0:
             self._disabled = set(self.outbox.disabled())
             self._disabled_read = time.monotonic()
-            self.outbox.housekeeping()
+            self._housekeeping()
+            if len(self._own) > self._own_sweep_at:
+                # Ids whose rows no worker here settles (a short-lived process's batch events).
+                with self._own_lock:
+                    held = list(self._own)
+                self._forget(held)
+                self._own_sweep_at = max(OWN_SWEEP, 2 * len(self._own))
         for name, sub in self.subscriptions.items():
             if name in self._disabled:
                 continue
@@ -206,6 +233,48 @@ class Dispatcher:
                 )
                 self._workers[name].start()
             self._kicks[name].set()
+
+    def _housekeeping(self) -> None:
+        """The outbox's upkeep (SQLite: a WAL checkpoint) each round, with a retention purge
+        at most every PURGE_EVERY seconds, or sooner while expired rows remain."""
+        due = self.retention_seconds > 0 and time.monotonic() >= self._purge_due
+        purged = self.outbox.housekeeping(self.retention_seconds if due else 0.0, self.clock())
+        if not due:
+            return
+        self._purged += purged
+        more = purged >= PURGE_ROUND
+        self._purge_due = time.monotonic() + (0.0 if more else PURGE_EVERY)
+        if self._purged and not more:
+            log.info(
+                "jobhooks: outbox retention: purged %d delivered row(s) older than %g s",
+                self._purged,
+                self.retention_seconds,
+            )
+            self._purged = 0
+
+    def _forget(self, event_ids: Sequence[str]) -> None:
+        """Forget own event ids that have no pending row left in a subscription this
+        dispatcher delivers (short-lived: its realtime ones), so the set of own ids stays as
+        small as the work in hand instead of growing with every event emitted."""
+        with self._own_lock:
+            ids = [i for i in dict.fromkeys(event_ids) if i in self._own]
+        delivering = {
+            n
+            for n, s in self.subscriptions.items()
+            if not self.own_events_only or s.mode is Mode.REALTIME
+        }
+        done: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            limit = len(chunk) * 64
+            rows = self.outbox.deliveries(status=Status.PENDING, event_ids=chunk, limit=limit)
+            if len(rows) >= limit:
+                continue  # maybe more rows than read: keep this chunk
+            busy = {r.event_id for r in rows if r.subscription in delivering}
+            done += [i for i in chunk if i not in busy]
+        if done:
+            with self._own_lock:
+                self._own.difference_update(done)
 
     def _worker(self, sub: Subscription, kick: threading.Event) -> None:
         try:
@@ -237,9 +306,11 @@ class Dispatcher:
 
     def _deliver_realtime(self, sub: Subscription) -> bool:
         """Send due rows of ``sub`` in order; True if an attempt was made."""
-        if self.own_events_only and not self._own:
+        with self._own_lock:
+            own = list(self._own) if self.own_events_only else None
+        if own is not None and not own:
             return False
-        if self.own_events_only and self._left_to_long_lived(sub):
+        if own is not None and self._left_to_long_lived(sub, own):
             return False
         rows = self.outbox.claim(
             sub.name,
@@ -247,7 +318,7 @@ class Dispatcher:
             now=self.clock(),
             lease=self.lease_seconds + sub.timeout_seconds,
             limit=REALTIME_CLAIM,
-            event_ids=list(self._own) if self.own_events_only else None,
+            event_ids=own,
         )
         done: list[Outcome] = []
         started = self.clock()
@@ -271,13 +342,14 @@ class Dispatcher:
                 break
         if done:
             self.outbox.settle(done, self.clock())
+            self._forget([r.event_id for r in rows])
         return any(o.status is not None for o in done)
 
-    def _left_to_long_lived(self, sub: Subscription) -> bool:
+    def _left_to_long_lived(self, sub: Subscription, own: Sequence[str]) -> bool:
         """Short-lived: whether older events of ``sub`` failed and wait for a retry, in which
-        case this process's events of ``sub`` are left to a long-lived dispatcher."""
+        case this process's events of ``sub`` (``own``) are left to a long-lived dispatcher."""
         mine = self.outbox.deliveries(
-            status=Status.PENDING, subscription=sub.name, event_ids=list(self._own), limit=1
+            status=Status.PENDING, subscription=sub.name, event_ids=own, limit=1
         )
         if mine and self.outbox.failing_before(sub.name, mine[0].id):
             self._deferred.add(sub.name)
@@ -306,6 +378,7 @@ class Dispatcher:
             self._gone(sub, done, [])
             return True
         self.outbox.settle(done, self.clock())
+        self._forget([r.event_id for r in rows])
         if attempt.delivered:
             self._report_success(sub)
         else:
@@ -322,7 +395,10 @@ class Dispatcher:
         keep = [o for o in done if o.http_status != 410]
         released = [Outcome(r.id, None) for r in rest]  # disable() dead-letters them next
         self.outbox.settle(keep + dead + released, self.clock())
-        self.outbox.disable(sub.name, f"410 Gone from {sub.url}", self.clock())
+        self._disabled.add(sub.name)  # this dispatcher stops now, not at its next re-read
+        self._failing.add(sub.name)  # re-enabled, its first delivery is logged
+        if not self.outbox.disable(sub.name, f"410 Gone from {sub.url}", self.clock()):
+            return  # already disabled (another process, or a request already in flight)
         log.error(
             "jobhooks: subscription %r disabled: %s answered 410 Gone; its pending events "
             "are kept as dead letters (`jobhooks outbox retry --subscription %s` re-enables "
@@ -333,15 +409,23 @@ class Dispatcher:
         )
 
     def _report_failure(self, sub: Subscription, outcome: Outcome) -> None:
-        """One warning when a subscription starts failing (then debug), one error per dead
-        letter; :meth:`_report_success` says when it recovers."""
+        """One warning when a subscription starts failing, one error when its dead letters
+        start appearing (repeats: debug); :meth:`_report_success` says when it recovers,
+        which re-arms both."""
         if outcome.status is Status.DEAD:
-            log.error(
+            first = sub.name not in self._dead_lettering
+            self._dead_lettering.add(sub.name)
+            self._failing.add(sub.name)
+            log.log(
+                logging.ERROR if first else logging.DEBUG,
                 "jobhooks: subscription %r: delivery %s is a dead letter after its last "
-                "attempt (%s); `jobhooks outbox retry` sends it again",
+                "attempt (%s); until it delivers again further dead letters are logged at "
+                "debug level (`jobhooks outbox list --status dead` shows them, `jobhooks "
+                "outbox retry --subscription %s` sends them again)",
                 sub.name,
                 outcome.delivery_id,
                 outcome.error,
+                sub.name,
             )
             return
         wait = max((outcome.next_attempt_at or self.clock()) - self.clock(), 0)
@@ -357,6 +441,7 @@ class Dispatcher:
         )
 
     def _report_success(self, sub: Subscription) -> None:
+        self._dead_lettering.discard(sub.name)
         if sub.name in self._failing:
             self._failing.discard(sub.name)
             log.warning("jobhooks: subscription %r is delivering again", sub.name)

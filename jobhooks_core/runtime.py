@@ -8,6 +8,7 @@ dispatcher; they never do network I/O and never raise into the caller: a failure
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -22,9 +23,13 @@ from .delivery import RetryPolicy
 from .dispatcher import Dispatcher
 from .events import Event, Source
 from .lifecycle import LifecycleSignal, events_for, work_key
+from .metrics import Counter
+from .metrics import count as count_metric
 from .outbox import Delivery, Outbox, OutboxTransaction, Status, open_outbox
+from .payload import fit
 from .settings import Settings
 from .subscriptions import Subscription
+from .vocabulary import Verb
 
 __all__ = ["Jobhooks", "default_runtime", "emit", "jobhooks_version"]
 
@@ -70,6 +75,9 @@ class Jobhooks:
         self.subscriptions: tuple[Subscription, ...] = tuple(subscriptions)
         self.long_lived = long_lived
         self.failures = 0
+        self.dropped = 0  # events accepted but never written (see _failed)
+        self._unsaved_drops: dict[str, int] = {}  # per subscription, not yet in the counters
+        self._drops_lock = threading.Lock()
         self._outbox = outbox
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
@@ -97,6 +105,8 @@ class Jobhooks:
                     lease_seconds=self.settings.lease_seconds,
                     poll_seconds=self.settings.poll_seconds,
                     own_events_only=not self.long_lived,
+                    retention_seconds=self.settings.retention_seconds,
+                    settings=self.settings,  # its pool: CA bundle, private-destination guard
                 )
                 self._dispatcher.start()
                 if not self.long_lived:
@@ -115,6 +125,7 @@ class Jobhooks:
         timestamp: dt.datetime | None = None,
     ) -> Event | None:
         """Report one job event. Returns it, or None when jobhooks could not (logged)."""
+        event: Event | None = None
         try:
             event = Event.create(
                 verb,
@@ -125,18 +136,27 @@ class Jobhooks:
                 data=data,
                 timestamp=timestamp,
             )
-            self._write(lambda tx: [event])
-            return event
+            written = self._write(lambda tx: [event])
+            return written[0] if written else event  # as enqueued: cut to max_payload_bytes
         except Exception as exc:  # noqa: BLE001 - never raise into the host
-            self._failed("emit", exc)
+            # An event refused before it existed (bad input) was never accepted: not dropped.
+            what = f"emit({str(verb)!r}, {str(subject_type)!r}, {subject_id!r:.80})"
+            self._failed(what, exc, [] if event is None else self._receivers([event]))
             return None
 
     def signal(self, signal: LifecycleSignal) -> list[Event]:
         """Apply a lifecycle signal: its events, with the once-per-work facts, in one write."""
+        decided: list[list[Event]] = []
+
+        def make(tx: OutboxTransaction) -> list[Event]:
+            decided.append(events_for(signal, self.source, tx))
+            return decided[-1]
+
         try:
-            return self._write(lambda tx: events_for(signal, self.source, tx))
+            return self._write(make)
         except Exception as exc:  # noqa: BLE001 - never raise into the host
-            self._failed(f"{signal.signal.value} for {signal.subject_id!r}", exc)
+            lost = self._receivers(decided[-1]) if decided else self._listening(signal)
+            self._failed(f"{signal.signal.value} for {signal.subject_id!r}", exc, lost)
             return []
 
     # -- facts handed from one process to another --------------------------------------------
@@ -174,11 +194,28 @@ class Jobhooks:
             return []
         disabled = self._disabled_subscriptions()
         with self.outbox.transaction() as tx:
-            events: list[Event] = make(tx)
+            events: list[Event] = self._fit(make(tx))
             ids = self._enqueue(tx, events, disabled)
+            saved = self._save_drops(tx)
+        if saved:
+            self._saved_drops(saved)
         if ids:
-            self.dispatcher.wake(ids)
+            try:
+                self.dispatcher.wake(ids)
+            except Exception as exc:  # noqa: BLE001 - written: a long-lived dispatcher sends it
+                self._failed("the start of delivery", exc)
         return events
+
+    def _fit(self, events: list[Event]) -> list[Event]:
+        """Each event cut to ``max_payload_bytes`` (jobhooks_core.payload), a warning per cut."""
+        limit = self.settings.max_payload_bytes
+        fitted = []
+        for event in events:
+            event, cut = fit(event, limit)
+            if cut is not None:
+                log.warning("jobhooks: %s", cut.describe(event, limit))
+            fitted.append(event)
+        return fitted
 
     def _disabled_subscriptions(self) -> Mapping[str, tuple[float, str]]:
         """Subscriptions disabled by 410 Gone, re-read at most every few seconds."""
@@ -204,14 +241,61 @@ class Jobhooks:
                         ids.append(event.id)
         return ids
 
-    def _failed(self, what: str, exc: Exception) -> None:
+    def _failed(self, what: str, exc: Exception, lost: Sequence[str] = ()) -> None:
+        """Log a failure; ``lost``: a subscription name per event it would have received,
+        counted as dropped (here, in metrics now, in the outbox's counters once writable)."""
         self.failures += 1
+        drops: dict[str, int] = {}
+        for name in lost:
+            drops[name] = drops.get(name, 0) + 1
+        with self._drops_lock:
+            self.dropped += len(lost)
+            for name, n in drops.items():
+                self._unsaved_drops[name] = self._unsaved_drops.get(name, 0) + n
+        for name, n in drops.items():
+            count_metric(Counter.DROPPED, name, n)
+        dropped = (
+            f"; dropped {len(lost)} event(s) for {', '.join(sorted(drops))}" if lost else ""
+        )
         log.error(
-            "jobhooks: could not record %s: %s (no effect on the job)",
+            "jobhooks: could not record %s: %s%s (no effect on the job)",
             what,
             exc,
+            dropped,
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
+
+    def _receivers(self, events: Sequence[Event]) -> list[str]:
+        """A subscription name for every (event, subscription) row ``events`` make."""
+        return [s.name for e in events for s in self.subscriptions if s.matches(e)]
+
+    def _listening(self, signal: LifecycleSignal) -> list[str]:
+        """A signal lost before its events were decided (the outbox holds the facts that
+        decide them): once for each subscription that receives some event of its subject."""
+        probe = Event("", Verb.CREATED, signal.subject_type, signal.subject_id,
+                      dt.datetime.now(dt.UTC), self.source)
+        return [
+            s.name
+            for s in self.subscriptions
+            if any(s.matches(dataclasses.replace(probe, verb=v)) for v in s.verbs)
+        ]
+
+    def _save_drops(self, tx: OutboxTransaction) -> dict[str, int]:
+        """Add the drops not yet in the outbox's counters to ``tx``; what was added."""
+        with self._drops_lock:
+            saved = dict(self._unsaved_drops)
+        for name, n in saved.items():
+            tx.count(name, Counter.DROPPED, n, report=False)  # reported when they happened
+        return saved
+
+    def _saved_drops(self, saved: dict[str, int]) -> None:
+        with self._drops_lock:
+            for name, n in saved.items():
+                left = self._unsaved_drops.get(name, 0) - n
+                if left > 0:
+                    self._unsaved_drops[name] = left
+                else:
+                    self._unsaved_drops.pop(name, None)
 
     # -- waiting and shutting down ------------------------------------------------------------
     def wait(self, event_ids: Sequence[str], timeout: float) -> list[Delivery]:
@@ -252,9 +336,21 @@ class Jobhooks:
                 # After a flush, requests in flight were capped to its window: don't wait long.
                 self._dispatcher.stop(timeout=5.0 if self.long_lived else 1.0)
             if self._outbox is not None:
+                self._save_drops_at_exit()
                 self._outbox.close()
         except Exception as exc:  # noqa: BLE001 - never raise into the host
             self._failed("shutdown", exc)
+
+    def _save_drops_at_exit(self) -> None:
+        """Last chance to count this process's drops in the outbox (best effort)."""
+        if not self._unsaved_drops:
+            return
+        try:
+            with self.outbox.transaction() as tx:
+                saved = self._save_drops(tx)
+            self._saved_drops(saved)
+        except Exception as exc:  # noqa: BLE001 - the loss was logged when it happened
+            log.debug("jobhooks: could not count dropped events in the outbox: %s", exc)
 
 
 _default: Jobhooks | None = None

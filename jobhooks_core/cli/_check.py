@@ -11,10 +11,12 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import CONFIG_ENV, load_subscriptions
-from ..exceptions import ConfigurationError, JobhooksError
+from ..exceptions import ConfigurationError, JobhooksError, OutboxError
+from ..netguard import literal_refusal
 from ..outbox import open_outbox
 from ..settings import Settings
 from ..signing import generate_secret
@@ -44,8 +46,9 @@ def _print_subscription(sub: Subscription) -> None:
         print(f"  extra headers  {', '.join(d['headers'])}")
 
 
-def _disabled_in_outbox() -> dict[str, str]:
-    """Subscriptions the dispatcher disabled (410 Gone), when an outbox exists."""
+def _disabled_in_outbox(errors: list[JobhooksError]) -> dict[str, str]:
+    """Subscriptions the dispatcher disabled (410 Gone), when an outbox exists; an outbox that
+    exists but cannot be read (a corrupt file) is added to ``errors``."""
     try:
         url = Settings.from_env().outbox_url
         if not url.startswith(("postgres://", "postgresql://")) and not Path(url).exists():
@@ -55,6 +58,9 @@ def _disabled_in_outbox() -> dict[str, str]:
             return {name: reason for name, (_, reason) in outbox.disabled().items()}
         finally:
             outbox.close()
+    except OutboxError as exc:
+        errors.append(exc)
+        return {}
     except JobhooksError as exc:
         print(
             f"warning: cannot read the outbox to show disabled subscriptions: {exc}",
@@ -63,13 +69,29 @@ def _disabled_in_outbox() -> dict[str, str]:
         return {}
 
 
+def _guard_warnings(subs: Sequence[Subscription]) -> list[str]:
+    """With the private-destination guard on: the subscriptions it will always refuse."""
+    try:
+        if not Settings.from_env().refuse_private_destinations:
+            return []
+    except ConfigurationError:
+        return []  # _disabled_in_outbox reports a bad setting
+    found = []
+    for sub in subs:
+        reason = literal_refusal(sub.url)
+        if reason:
+            found.append(f"subscription {sub.name!r}: every delivery will fail: {reason}")
+    return found
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
     if args.config:
         environ[CONFIG_ENV] = args.config
     loaded = load_subscriptions(environ=environ, log_errors=False)
-    subs, errors = loaded.subscriptions, list(loaded.errors)
-    gone = _disabled_in_outbox()
+    subs, errors = loaded.subscriptions, list[JobhooksError](loaded.errors)
+    gone = _disabled_in_outbox(errors)
+    warnings = _guard_warnings(subs)
     for sub in subs:
         if sub.name in gone:
             errors.append(
@@ -85,6 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 {
                     "ok": not errors and bool(subs),
                     "errors": [str(e) for e in errors],
+                    "warnings": warnings,
                     "subscriptions": [s.describe() for s in subs],
                 },
                 indent=2,
@@ -93,6 +116,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         for sub in subs:
             _print_subscription(sub)
         if not subs and not errors:

@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from ..delivery import new_pool, send
-from ..events import Event
+from ..events import MAX_DEPTH, Event, jsonable
+from ..exceptions import RenderError
 from ..formats import event_json
 from ..outbox import Delivery, Status
 from ..vocabulary import SubjectType, Verb
@@ -25,8 +26,18 @@ def cmd_emit(args: argparse.Namespace) -> int:
             data = json.loads(args.data)
         except json.JSONDecodeError as exc:
             fail(f'--data is not valid JSON ({exc}); pass an object, e.g. \'{{"run_id": "r1"}}\'')
+        except RecursionError:
+            fail(f"--data is nested too deeply; event data may be {MAX_DEPTH} levels deep")
         if not isinstance(data, dict):
-            fail(f"--data must be a JSON object, got {type(data).__name__}")
+            kinds = {list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+            fail(
+                f"--data must be a JSON object, got {kinds.get(type(data), 'a number')} "
+                f'({args.data[:40]!r}); pass e.g. \'{{"run_id": "r1"}}\''
+            )
+        try:
+            jsonable(data)
+        except RenderError as exc:
+            fail(f"--data: {exc}")
     rt = runtime()
     receivers = [
         s.name
@@ -108,7 +119,7 @@ def cmd_send_test(args: argparse.Namespace) -> int:
         f"{'signed' if sub.secrets else 'unsigned'})"
     )
     started = time.perf_counter()
-    with new_pool() as pool:
+    with new_pool(rt.settings) as pool:
         attempt = send(pool, sub, [row])
     took = (time.perf_counter() - started) * 1000
     if attempt.delivered:

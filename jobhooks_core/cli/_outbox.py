@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ..exceptions import JobhooksError
+from ..metrics import Counter
 from ..outbox import Delivery, Outbox, Status, open_outbox
 from ..settings import Settings
 from ._common import ago, duration, fail, iso
@@ -23,24 +24,27 @@ def _open() -> Outbox:
 def cmd_status(args: argparse.Namespace) -> int:
     outbox, now = _open(), time.time()
     counts, disabled, oldest = outbox.counts(), outbox.disabled(), outbox.oldest_pending()
+    counters = outbox.counters()
     totals = {s.value: sum(c.get(s.value, 0) for c in counts.values()) for s in Status}
     report: dict[str, Any] = {
         "outbox": outbox.url,
         "totals": totals,
         "oldest_pending": iso(oldest),
-        "subscriptions": {
-            name: {
-                **c,
-                "disabled": name in disabled,
-                "disabled_reason": disabled[name][1] if name in disabled else None,
-            }
-            for name, c in sorted(counts.items())
+        "counters": {
+            **{c.value: sum(n.get(c.value, 0) for n in counters.values()) for c in Counter},
+            "disabled_subscriptions": len(disabled),
         },
+        "subscriptions": {},
     }
-    for name, (at, reason) in disabled.items():
-        report["subscriptions"].setdefault(name, {s.value: 0 for s in Status}).update(
-            disabled=True, disabled_reason=reason, disabled_at=iso(at)
-        )
+    for name in sorted({*counts, *counters, *disabled}):
+        at, reason = disabled.get(name, (None, None))
+        report["subscriptions"][name] = {
+            **counts.get(name, {s.value: 0 for s in Status}),
+            "disabled": name in disabled,
+            "disabled_reason": reason,
+            **({"disabled_at": iso(at)} if name in disabled else {}),
+            "counters": counters.get(name, {c.value: 0 for c in Counter}),
+        }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -54,7 +58,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, row in report["subscriptions"].items():
         state = f"DISABLED: {row['disabled_reason']}" if row["disabled"] else "ok"
         print(f"{name:<24} {row['pending']:>8} {row['delivered']:>10} {row['dead']:>6}  {state}")
+    _print_counters(report)
     return 0
+
+
+def _print_counters(report: dict[str, Any]) -> None:
+    """The counters as a table: one line per subscription, then the totals."""
+    total = report["counters"]
+    print(
+        f"\nevents since the outbox was created ({total['disabled_subscriptions']} "
+        f"subscription{'s' if total['disabled_subscriptions'] != 1 else ''} disabled)"
+    )
+    widths = {c.value: max(len(c.value), 9) for c in Counter}
+    heads = [f"{c.value.replace('_', '-'):>{widths[c.value]}}" for c in Counter]
+    print(f"{'subscription':<24} " + " ".join(heads))
+    lines = [(name, row["counters"]) for name, row in report["subscriptions"].items()]
+    for name, values in [*lines, ("(total)", total)]:
+        print(f"{name:<24} " + " ".join(f"{values[c]:>{w}}" for c, w in widths.items()))
 
 
 def _row_dict(row: Delivery) -> dict[str, Any]:
@@ -130,7 +150,13 @@ def add_commands(commands: Any) -> None:
     )
     sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", required=True)
 
-    status = sub.add_parser("status", help="rows per subscription and state, disabled ones")
+    status = sub.add_parser(
+        "status",
+        help="rows per subscription and state, disabled ones, event counters",
+        description="Rows per subscription and state, the subscriptions disabled by 410 Gone, "
+        "and the counters of what happened to events since the outbox was created (enqueued, "
+        "delivered, retried, dead-lettered, dropped).",
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_status)
 

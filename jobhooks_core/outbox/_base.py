@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import random
 import threading
 import time
 import uuid
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from .. import metrics
 from ..events import Event
 from ..formats import event_json
+from ..metrics import Counter
 
 __all__ = ["Delivery", "Outbox", "OutboxTransaction", "Outcome", "Status"]
 
@@ -32,6 +35,11 @@ def closable_by(owner: threading.Thread, me: threading.Thread) -> bool:
     if owner is me:
         return True
     return not owner.is_alive() and owner is not threading.main_thread()
+
+
+# Retention purges (Outbox.housekeeping): rows per write transaction, and per call at most.
+PURGE_CHUNK = 100
+PURGE_ROUND = 5_000
 
 
 class Status(StrEnum):
@@ -79,6 +87,13 @@ class Outcome:
     batch_id: str | None = None  # a failed batch keeps its id (and composition) for retries
 
 
+# What a settled row's new status counts as.
+_SETTLED = {
+    Status.DELIVERED.value: Counter.DELIVERED.value,
+    Status.PENDING.value: Counter.RETRIED.value,
+    Status.DEAD.value: Counter.DEAD_LETTERED.value,
+}
+
 _BATCH_NAMESPACE = uuid.UUID("0b5bd2a4-3c4f-5b1e-9d2a-6a7e1c0f4b21")
 
 
@@ -88,6 +103,16 @@ def batch_id_for(rows: Sequence[Delivery]) -> str:
     if rows[0].batch_id:
         return rows[0].batch_id
     return str(uuid.uuid5(_BATCH_NAMESPACE, ",".join(r.event_id for r in rows)))
+
+
+def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The placeholders and parameters of ``IN (…)`` over ``values`` (not empty), padded to a
+    power of two by repeating the last value. Drivers cache prepared statements by their text
+    (sqlite3: the last 128 per connection); one text per list length would fill that cache
+    with big statements (a short-lived process's claim lists its own events) and hold
+    megabytes; a few sizes serve every length."""
+    size = 1 << (len(values) - 1).bit_length()
+    return ", ".join("?" * size), [*values, *[values[-1]] * (size - len(values))]
 
 
 COLUMNS = (
@@ -114,6 +139,9 @@ def _row(values: Sequence[Any]) -> Delivery:
     )
 
 
+Counts = dict[tuple[str, str], int]  # {(subscription, counter): increment}
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
@@ -130,6 +158,15 @@ class OutboxTransaction:
         self._outbox, self._cur, self._now = outbox, cur, now
         self.enqueued = 0
         self.duplicates = 0
+        self.counts: Counts = {}  # stored with the transaction, then reported to metrics
+        self.quiet_counts: Counts = {}  # stored only (reported when they happened)
+
+    def count(self, subscription: str, counter: Counter, n: int = 1, *, report: bool = True
+              ) -> None:
+        """Add ``n`` to a counter of ``subscription``, committed with this transaction."""
+        counts = self.counts if report else self.quiet_counts
+        key = (subscription, counter.value)
+        counts[key] = counts.get(key, 0) + n
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         self._cur.execute(self._outbox.sql(sql), params)
@@ -203,6 +240,9 @@ class OutboxTransaction:
         )
         if cur.rowcount == 1:
             self.enqueued += 1
+            self.count(subscription, Counter.ENQUEUED)
+            if dead_reason:
+                self.count(subscription, Counter.DEAD_LETTERED)
             return True
         self.duplicates += 1
         return False
@@ -212,6 +252,7 @@ class Outbox:
     """Backend-neutral outbox. Subclasses provide ``_write``/``_read`` cursors and dialect."""
 
     placeholder = "?"
+    counter_shards = 1  # rows per counter: PostgreSQL uses several (see _add_counts)
     lock_clause = ""  # appended to claim sub-selects (PostgreSQL: FOR UPDATE SKIP LOCKED)
     row_lock_clause = ""  # appended to a read-then-write select (PostgreSQL: FOR UPDATE)
     url: str = ""
@@ -226,8 +267,14 @@ class Outbox:
     def close(self) -> None:
         """Close this process's connections."""
 
-    def housekeeping(self) -> None:
-        """Periodic upkeep, run by a dispatcher's own thread (SQLite: checkpoint the WAL)."""
+    def housekeeping(self, retention_seconds: float = 0.0, now: float | None = None) -> int:
+        """Periodic upkeep, run by a long-lived dispatcher's own thread: purge delivered rows
+        older than ``retention_seconds`` (0: keep them), at most :data:`PURGE_ROUND` per call
+        (the next call goes on). Returns the rows deleted. (SQLite also checkpoints the
+        WAL.)"""
+        if retention_seconds <= 0:
+            return 0
+        return self.purge(older_than=retention_seconds, now=now, limit=PURGE_ROUND)
 
     def sql(self, text: str) -> str:
         return text if self.placeholder == "?" else text.replace("?", self.placeholder)
@@ -240,7 +287,41 @@ class Outbox:
     @contextmanager
     def transaction(self, now: float | None = None) -> Iterator[OutboxTransaction]:
         with self._write() as cur:
-            yield OutboxTransaction(self, cur, time.time() if now is None else now)
+            tx = OutboxTransaction(self, cur, time.time() if now is None else now)
+            yield tx
+            stored = dict(tx.quiet_counts)
+            for key, n in tx.counts.items():
+                stored[key] = stored.get(key, 0) + n
+            self._add_counts(cur, stored)
+        metrics.report(tx.counts)
+
+    @contextmanager
+    def _counting(self) -> Iterator[tuple[Cursor, Counts]]:
+        """A write transaction whose counter increments (``counts``) commit with it and are
+        reported to metrics once it has committed."""
+        counts: Counts = {}
+        with self._write() as cur:
+            yield cur, counts
+            self._add_counts(cur, counts)
+        metrics.report(counts)
+
+    def _add_counts(self, cur: Cursor, counts: Counts) -> None:
+        """One upsert for all of a transaction's increments. Rows are taken in key order, so
+        concurrent transactions never deadlock on them; each transaction picks one of
+        ``counter_shards`` rows per counter, so concurrent writers (PostgreSQL: every task
+        process) rarely wait for one another's commit on the same row."""
+        items = sorted((key, n) for key, n in counts.items() if n)
+        if not items:
+            return
+        shard = random.randrange(self.counter_shards) if self.counter_shards > 1 else 0
+        self._x(
+            cur,
+            "INSERT INTO jobhooks_counters (subscription, counter, shard, value) VALUES "
+            + ", ".join("(?, ?, ?, ?)" for _ in items)
+            + " ON CONFLICT (subscription, counter, shard) DO UPDATE SET "
+            "value = jobhooks_counters.value + excluded.value",
+            [v for (sub, name), n in items for v in (sub, name, shard, n)],
+        )
 
     def enqueue(self, items: Sequence[tuple[str, Event]], now: float | None = None) -> int:
         with self.transaction(now) as tx:
@@ -289,8 +370,9 @@ class Outbox:
         if event_ids is not None:
             if not event_ids:
                 return []
-            where += f" AND event_id IN ({', '.join('?' * len(event_ids))})"
-            params += list(event_ids)
+            marks, values = in_list(event_ids)
+            where += f" AND event_id IN ({marks})"
+            params += values
         with self._write() as cur:
             return self._claim(cur, where, params, owner, now, lease, limit)
 
@@ -376,7 +458,8 @@ class Outbox:
     def settle(self, outcomes: Sequence[Outcome], now: float | None = None) -> None:
         """Record what the attempts did, releasing the leases.
 
-        Rows with the same outcome (a delivered batch, say) are updated together.
+        Rows with the same outcome (a delivered batch, say) are updated together. Counts each
+        row delivered, retried (failed, another attempt scheduled) or dead-lettered.
         """
         now = time.time() if now is None else now
         groups: dict[tuple[Any, ...], list[int]] = {}
@@ -387,7 +470,7 @@ class Outbox:
                 done = now if o.status is Status.DELIVERED else None
                 key = (o.status.value, nxt, o.error, o.http_status, done, o.batch_id)
             groups.setdefault(key, []).append(o.delivery_id)
-        with self._write() as cur:
+        with self._counting() as (cur, counts):
             for key, ids in groups.items():
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
@@ -400,14 +483,18 @@ class Outbox:
                             chunk,
                         )
                         continue
-                    self._x(
+                    updated = self._x(
                         cur,
                         "UPDATE jobhooks_deliveries SET status = ?, attempts = attempts + 1, "
                         "next_attempt_at = ?, last_error = ?, last_status = ?, "
                         "delivered_at = ?, batch_id = COALESCE(?, batch_id), "
-                        f"lease_owner = NULL, lease_until = NULL WHERE id IN ({marks})",
+                        f"lease_owner = NULL, lease_until = NULL WHERE id IN ({marks}) "
+                        "RETURNING subscription",
                         [*key, *chunk],
-                    )
+                    ).fetchall()
+                    counter = _SETTLED[key[0]]
+                    for (subscription,) in updated:
+                        counts[subscription, counter] = counts.get((subscription, counter), 0) + 1
 
     def release_owner(self, owner: str) -> int:
         """Give back every lease ``owner`` holds (a clean shutdown)."""
@@ -437,23 +524,27 @@ class Outbox:
             )
 
     # -- subscriptions disabled by 410 Gone -------------------------------------------------
-    def disable(self, subscription: str, reason: str, now: float | None = None) -> None:
-        """Disable ``subscription`` (persisted) and dead-letter its pending rows."""
+    def disable(self, subscription: str, reason: str, now: float | None = None) -> bool:
+        """Disable ``subscription`` (persisted) and dead-letter its pending rows. True when
+        this call disabled it (False: it already was)."""
         now = time.time() if now is None else now
-        with self._write() as cur:
-            self._x(
+        with self._counting() as (cur, counts):
+            inserted = self._x(
                 cur,
                 "INSERT INTO jobhooks_disabled (subscription, at, reason) VALUES "
                 "(?, ?, ?) ON CONFLICT (subscription) DO NOTHING",
                 (subscription, now, reason),
-            )
-            self._x(
+            ).rowcount
+            counts[subscription, Counter.DEAD_LETTERED.value] = self._x(
                 cur,
                 "UPDATE jobhooks_deliveries SET status = 'dead', last_error = ?, "
                 "lease_owner = NULL, lease_until = NULL WHERE subscription = ? AND "
                 "status = 'pending' AND (lease_owner IS NULL OR lease_until < ?)",
                 (f"subscription disabled: {reason}", subscription, now),
-            )
+            ).rowcount
+        if inserted == 1:
+            metrics.count(metrics.SUBSCRIPTION_DISABLED, subscription)
+        return inserted == 1
 
     def enable(self, subscription: str) -> bool:
         with self._write() as cur:
@@ -488,8 +579,9 @@ class Outbox:
         if event_ids is not None:
             if not event_ids:
                 return []
-            where.append(f"event_id IN ({', '.join('?' * len(event_ids))})")
-            params += list(event_ids)
+            marks, values = in_list(event_ids)
+            where.append(f"event_id IN ({marks})")
+            params += values
         with self._read() as cur:
             rows = self._x(
                 cur,
@@ -512,6 +604,21 @@ class Outbox:
             out.setdefault(sub, {s.value: 0 for s in Status})[status] = int(n)
         return out
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """{subscription: {counter: total}}: what happened to events since the outbox was
+        created (every :class:`~jobhooks_core.metrics.Counter`, zeros included). Kept apart
+        from the rows: purging rows never changes them."""
+        with self._read() as cur:
+            rows = self._x(
+                cur,
+                "SELECT subscription, counter, SUM(value) FROM jobhooks_counters "
+                "GROUP BY subscription, counter",
+            ).fetchall()
+        out: dict[str, dict[str, int]] = {}
+        for sub, name, n in rows:
+            out.setdefault(sub, {c.value: 0 for c in Counter})[name] = int(n)
+        return out
+
     def oldest_pending(self) -> float | None:
         with self._read() as cur:
             row = self._x(
@@ -528,25 +635,37 @@ class Outbox:
         subscription: str | None = None,
         now: float | None = None,
     ) -> int:
-        """Make pending and dead rows due now (dead ones get a fresh retry schedule)."""
+        """Make pending and dead rows due now (dead ones get a fresh retry schedule, and
+        count as enqueued again: they re-enter the queue)."""
         now = time.time() if now is None else now
-        where, params = ["status IN ('pending', 'dead')"], list[Any]()
+        where, params = ["1 = 1"], list[Any]()
         if ids is not None:
             if not ids:
                 return 0
-            where.append(f"id IN ({', '.join('?' * len(ids))})")
-            params += list(ids)
+            marks, values = in_list(ids)
+            where.append(f"id IN ({marks})")
+            params += values
         if subscription is not None:
             where.append("subscription = ?")
             params.append(subscription)
-        with self._write() as cur:
-            return self._x(
+        with self._counting() as (cur, counts):
+            due = self._x(
                 cur,
-                "UPDATE jobhooks_deliveries SET attempts = CASE WHEN status = 'dead' THEN 0 "
-                "ELSE attempts END, status = 'pending', next_attempt_at = ?, batch_id = NULL "
-                f"WHERE {' AND '.join(where)}",
+                "UPDATE jobhooks_deliveries SET next_attempt_at = ?, batch_id = NULL "
+                f"WHERE status = 'pending' AND {' AND '.join(where)}",
                 [now, *params],
             ).rowcount
+            revived = self._x(
+                cur,
+                "UPDATE jobhooks_deliveries SET attempts = 0, status = 'pending', "
+                "next_attempt_at = ?, batch_id = NULL "
+                f"WHERE status = 'dead' AND {' AND '.join(where)} RETURNING subscription",
+                [now, *params],
+            ).fetchall()
+            for (name,) in revived:
+                key = (name, Counter.ENQUEUED.value)
+                counts[key] = counts.get(key, 0) + 1
+        return due + len(revived)
 
     def purge(
         self,
@@ -555,19 +674,38 @@ class Outbox:
         older_than: float = 0.0,
         subscription: str | None = None,
         now: float | None = None,
+        limit: int | None = None,
     ) -> int:
         """Delete ``status`` rows older than ``older_than`` seconds (delivered rows: counted
-        from delivery, others from creation)."""
+        from delivery, others from creation); at most ``limit`` (None: all). Deletes
+        :data:`PURGE_CHUNK` rows per transaction and then leaves the write lock free as long,
+        so a big purge never holds up emitters for more than one short transaction."""
         now = time.time() if now is None else now
-        where = ["status = ?", "COALESCE(delivered_at, created_at) <= ?"]
-        params: list[Any] = [status.value, now - older_than]
+        # Delivered rows are found by the partial index on delivered_at (no table scan); the
+        # status is a literal so that the planner can use it.
+        age = "delivered_at" if status is Status.DELIVERED else "created_at"
+        where = [f"status = '{Status(status).value}'", f"{age} <= ?"]
+        params: list[Any] = [now - older_than]
         if subscription is not None:
             where.append("subscription = ?")
             params.append(subscription)
-        with self._write() as cur:
-            return self._x(
-                cur, f"DELETE FROM jobhooks_deliveries WHERE {' AND '.join(where)}", params
-            ).rowcount
+        sql = (
+            "DELETE FROM jobhooks_deliveries WHERE id IN (SELECT id FROM jobhooks_deliveries "
+            f"WHERE {' AND '.join(where)} LIMIT ? {self.lock_clause})"
+        )
+        purged = 0
+        while limit is None or purged < limit:
+            chunk = PURGE_CHUNK if limit is None else min(PURGE_CHUNK, limit - purged)
+            started = time.monotonic()
+            with self._write() as cur:
+                deleted = self._x(cur, sql, [*params, chunk]).rowcount
+            purged += deleted
+            if deleted < chunk:
+                break
+            # As long again without the lock: writers waiting for it (this process's threads,
+            # other processes polling SQLite's busy handler) get their turn.
+            time.sleep(time.monotonic() - started)
+        return purged
 
 
 SCHEMA = """
@@ -597,6 +735,9 @@ CREATE INDEX IF NOT EXISTS jobhooks_deliveries_batches
 CREATE INDEX IF NOT EXISTS jobhooks_deliveries_event ON jobhooks_deliveries (event_id);
 CREATE INDEX IF NOT EXISTS jobhooks_deliveries_pending
     ON jobhooks_deliveries (id) WHERE status = 'pending';
+-- Retention purges delivered rows by age.
+CREATE INDEX IF NOT EXISTS jobhooks_deliveries_delivered
+    ON jobhooks_deliveries (delivered_at) WHERE status = 'delivered';
 CREATE TABLE IF NOT EXISTS jobhooks_facts (
     work TEXT NOT NULL, fact TEXT NOT NULL, at {real} NOT NULL, PRIMARY KEY (work, fact)
 );
@@ -608,5 +749,11 @@ CREATE TABLE IF NOT EXISTS jobhooks_values (
 );
 CREATE TABLE IF NOT EXISTS jobhooks_disabled (
     subscription TEXT PRIMARY KEY, at {real} NOT NULL, reason TEXT NOT NULL
+);
+-- What happened to events, per subscription (jobhooks_core.metrics.Counter): a counter is the
+-- sum of its shards (Outbox._add_counts).
+CREATE TABLE IF NOT EXISTS jobhooks_counters (
+    subscription TEXT NOT NULL, counter TEXT NOT NULL, shard INTEGER NOT NULL,
+    value BIGINT NOT NULL, PRIMARY KEY (subscription, counter, shard)
 );
 """

@@ -78,6 +78,9 @@ class PostgresOutbox(Outbox):
     """
 
     placeholder = "%s"
+    # Task processes on many machines count into the same counters at once: each transaction
+    # takes one of 16 rows per counter, so they rarely queue behind another's commit.
+    counter_shards = 16
     lock_clause = "FOR UPDATE SKIP LOCKED"
     row_lock_clause = "FOR UPDATE"
 
