@@ -7,9 +7,7 @@ each test gets its own schema, dropped afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from jobhooks_core.exceptions import OutboxError
 from jobhooks_core.outbox import Delivery, Outbox, Outcome, SQLiteOutbox, Status, batch_id_for
 from jobhooks_core.outbox.postgres import PostgresOutbox
 from jobhooks_core.vocabulary import SubjectType, Verb
+from tests.outboxes import BACKENDS, POSTGRES_URL, backend
 
-POSTGRES_URL = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL", "")
 NOW = 1_800_000_000.0  # the fake clock: every call passes ``now`` explicitly
 LEASE = 60.0
 SOURCE = Source("airflow", "prod", "3.0.2")
@@ -47,25 +45,10 @@ def reopen(outbox: Outbox) -> Outbox:
     return PostgresOutbox(POSTGRES_URL, schema=outbox.schema)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outbox]:
-    if request.param == "sqlite":
-        box: Outbox = SQLiteOutbox(tmp_path / "outbox.db")
+    with backend(request.param, tmp_path) as box:
         yield box
-        box.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
-    import psycopg
-
-    schema = f"jobhooks_test_{uuid.uuid4().hex[:12]}"
-    box = PostgresOutbox(POSTGRES_URL, schema=schema)
-    try:
-        yield box
-    finally:
-        box.close()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def enqueue(outbox: Outbox, *items: tuple[str, Event], now: float = NOW) -> list[Delivery]:

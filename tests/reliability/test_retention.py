@@ -7,7 +7,6 @@ Run against both backends (PostgreSQL with ``JOBHOOKS_TEST_POSTGRES_URL``)."""
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,40 +16,23 @@ import pytest
 
 from jobhooks_core import Subscription
 from jobhooks_core.events import Event, Source
-from jobhooks_core.outbox import Outbox, Outcome, SQLiteOutbox, Status
+from jobhooks_core.outbox import Outbox, Outcome, Status
 from jobhooks_core.outbox._base import PURGE_ROUND
 from jobhooks_core.runtime import Jobhooks
 from jobhooks_core.settings import Settings
+from tests.outboxes import BACKENDS, backend
 from tests.receiver import TestReceiver
 
-POSTGRES_URL = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL", "")
 NOW = 1_800_000_000.0  # the injected clock of the outbox-level tests
 DAY = 86400.0
 WEEK = 7 * DAY
 SOURCE = Source("airflow", "prod", "3.0.2")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outbox]:
-    if request.param == "sqlite":
-        box: Outbox = SQLiteOutbox(tmp_path / "outbox.db")
+    with backend(request.param, tmp_path) as box:
         yield box
-        box.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
-    import psycopg
-
-    from jobhooks_core.outbox.postgres import PostgresOutbox
-
-    schema = f"jobhooks_test_{uuid.uuid4().hex[:12]}"
-    box = PostgresOutbox(POSTGRES_URL, schema=schema)
-    try:
-        yield box
-    finally:
-        box.close()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture
