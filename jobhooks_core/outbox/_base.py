@@ -459,7 +459,9 @@ class Outbox:
         """Record what the attempts did, releasing the leases.
 
         Rows with the same outcome (a delivered batch, say) are updated together. Counts each
-        row delivered, retried (failed, another attempt scheduled) or dead-lettered.
+        row delivered, retried (failed, another attempt scheduled) or dead-lettered. Only
+        pending rows are settled: when a lease ran out mid-request and another process already
+        settled the row, a late outcome neither reopens a delivered row nor counts it twice.
         """
         now = time.time() if now is None else now
         groups: dict[tuple[Any, ...], list[int]] = {}
@@ -479,7 +481,7 @@ class Outbox:
                         self._x(
                             cur,
                             "UPDATE jobhooks_deliveries SET lease_owner = NULL, "
-                            f"lease_until = NULL WHERE id IN ({marks})",
+                            f"lease_until = NULL WHERE id IN ({marks}) AND status = 'pending'",
                             chunk,
                         )
                         continue
@@ -489,7 +491,7 @@ class Outbox:
                         "next_attempt_at = ?, last_error = ?, last_status = ?, "
                         "delivered_at = ?, batch_id = COALESCE(?, batch_id), "
                         f"lease_owner = NULL, lease_until = NULL WHERE id IN ({marks}) "
-                        "RETURNING subscription",
+                        "AND status = 'pending' RETURNING subscription",
                         [*key, *chunk],
                     ).fetchall()
                     counter = _SETTLED[key[0]]

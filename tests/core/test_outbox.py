@@ -169,6 +169,23 @@ def test_a_dead_row_keeps_its_error_and_is_never_claimed(outbox: Outbox) -> None
     assert outbox.claim("ops", "b", now=NOW + 10_000, lease=LEASE, limit=10) == []
 
 
+def test_a_late_outcome_from_a_lapsed_lease_never_reopens_or_recounts_a_row(
+    outbox: Outbox,
+) -> None:
+    (d,) = enqueue(outbox, ("ops", event(1)))
+    outbox.claim("ops", "slow", now=NOW, lease=LEASE, limit=10)
+    # the slow process's lease runs out mid-request; another claims, delivers and settles it
+    outbox.claim("ops", "fast", now=NOW + LEASE + 1, lease=LEASE, limit=10)
+    outbox.settle([Outcome(d.id, Status.DELIVERED, http_status=200)], now=NOW + LEASE + 2)
+    # then the slow one's request times out
+    late = Outcome(d.id, Status.PENDING, "timeout", None, next_attempt_at=NOW + 3600)
+    outbox.settle([late], now=NOW + LEASE + 3)
+    after = row(outbox, d.id)
+    assert (after.status, after.attempts, after.last_status) == (Status.DELIVERED, 1, 200)
+    assert outbox.counters()["ops"]["delivered"] == 1
+    assert outbox.counters()["ops"]["retried"] == 0
+
+
 def test_a_released_row_is_untouched_and_claimable_at_once(outbox: Outbox) -> None:
     (d,) = enqueue(outbox, ("ops", event(1)))
     outbox.claim("ops", "a", now=NOW, lease=LEASE, limit=10)
