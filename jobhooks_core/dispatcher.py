@@ -75,6 +75,7 @@ class Dispatcher:
         # Event ids this process emitted whose rows are not all settled yet (see _forget).
         self._own: set[str] = set()
         self._own_lock = threading.Lock()
+        self._work_errors: dict[str, str] = {}  # subscription → its last failed turn's error
         self._own_sweep_at = OWN_SWEEP
         # Ours unless handed in: built from settings (CA bundle, private-destination guard).
         self._http = pool or new_pool(settings)
@@ -291,10 +292,20 @@ class Dispatcher:
     def _work(self, sub: Subscription) -> bool:
         try:
             if sub.mode is Mode.BATCH:
-                return self._deliver_batch(sub)
-            return self._deliver_realtime(sub)
+                worked = self._deliver_batch(sub)
+            else:
+                worked = self._deliver_realtime(sub)
+            if worked:  # a turn that found nothing to do proves nothing
+                self._work_errors.pop(sub.name, None)
+            return worked
         except Exception as exc:  # noqa: BLE001 - one subscription's trouble stays its own
-            log.error("jobhooks: delivering to subscription %r failed: %s", sub.name, exc)
+            # Logged once while it persists (a full disk fails every turn): repeats at debug.
+            again = self._work_errors.get(sub.name) == str(exc)
+            self._work_errors[sub.name] = str(exc)
+            log.log(logging.DEBUG if again else logging.ERROR,
+                    "jobhooks: delivering to subscription %r failed: %s%s", sub.name, exc,
+                    " (repeats are logged at debug level until it works again)" if not again
+                    else "")
             return False
         finally:
             with self._settled:
