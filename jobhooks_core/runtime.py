@@ -11,9 +11,11 @@ import atexit
 import dataclasses
 import datetime as dt
 import logging
+import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -81,6 +83,7 @@ class Jobhooks:
         self._outbox = outbox
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
+        _runtimes.add(self)
         self._closed = False
         self._disabled: Mapping[str, tuple[float, str]] = {}
         self._disabled_read = -DISABLED_CACHE_SECONDS
@@ -324,6 +327,16 @@ class Jobhooks:
             self._failed("flush", exc)
             return False
 
+    def _forked(self) -> None:
+        """In a child forked from this process: the parent's dispatcher threads do not exist
+        here, so deliver through a dispatcher of the child's own, started on first use (the
+        parent's is kept, never used or closed: its connections are the parent's)."""
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._drops_lock = threading.Lock()
+        if self._dispatcher is not None:
+            _inherited.append(self._dispatcher)
+            self._dispatcher = None
+
     def close(self) -> None:
         """Flush (short-lived processes), stop the dispatcher, release its leases."""
         if self._closed:
@@ -355,6 +368,18 @@ class Jobhooks:
 
 _default: Jobhooks | None = None
 _default_lock = threading.Lock()
+_runtimes: weakref.WeakSet[Jobhooks] = weakref.WeakSet()
+_inherited: list[Dispatcher] = []  # a forked child's copies of its parent's dispatchers
+
+
+def _after_fork_in_child() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for runtime in list(_runtimes):
+        runtime._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def default_runtime() -> Jobhooks:
