@@ -67,9 +67,10 @@ def _size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def fit(event: Event, max_bytes: int) -> tuple[Event, Cut | None]:
-    """``event`` unchanged and None when its JSON fits in ``max_bytes``; else the cut event."""
-    text = event_json(event)
+def fit(event: Event, max_bytes: int, text: str | None = None) -> tuple[Event, Cut | None]:
+    """``event`` unchanged and None when its JSON (``text``, if already made) fits in
+    ``max_bytes``; else the cut event."""
+    text = event_json(event) if text is None else text
     if len(text) * 4 <= max_bytes:  # fast path: UTF-8 needs at most 4 bytes a character
         return event, None
     size = _size(text)

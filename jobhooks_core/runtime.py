@@ -24,6 +24,7 @@ from .config import LoadedSubscriptions, load_subscriptions
 from .delivery import RetryPolicy
 from .dispatcher import Dispatcher
 from .events import Event, Source
+from .formats import event_json
 from .lifecycle import LifecycleSignal, events_for, work_key
 from .metrics import Counter
 from .metrics import count as count_metric
@@ -197,8 +198,9 @@ class Jobhooks:
             return []
         disabled = self._disabled_subscriptions()
         with self.outbox.transaction() as tx:
-            events: list[Event] = self._fit(make(tx))
-            ids = self._enqueue(tx, events, disabled)
+            fitted = self._fit(make(tx))
+            events = [event for event, _ in fitted]
+            ids = self._enqueue(tx, fitted, disabled)
             saved = self._save_drops(tx)
         if saved:
             self._saved_drops(saved)
@@ -209,15 +211,18 @@ class Jobhooks:
                 self._failed("the start of delivery", exc)
         return events
 
-    def _fit(self, events: list[Event]) -> list[Event]:
-        """Each event cut to ``max_payload_bytes`` (jobhooks_core.payload), a warning per cut."""
+    def _fit(self, events: list[Event]) -> list[tuple[Event, str]]:
+        """Each event cut to ``max_payload_bytes`` (jobhooks_core.payload), a warning per cut,
+        with its JSON: made once, for the size check and every subscription's row."""
         limit = self.settings.max_payload_bytes
         fitted = []
         for event in events:
-            event, cut = fit(event, limit)
+            text = event_json(event)
+            event, cut = fit(event, limit, text)
             if cut is not None:
                 log.warning("jobhooks: %s", cut.describe(event, limit))
-            fitted.append(event)
+                text = event_json(event)
+            fitted.append((event, text))
         return fitted
 
     def _disabled_subscriptions(self) -> Mapping[str, tuple[float, str]]:
@@ -231,16 +236,16 @@ class Jobhooks:
     def _enqueue(
         self,
         tx: OutboxTransaction,
-        events: Sequence[Event],
+        events: Sequence[tuple[Event, str]],
         disabled: Mapping[str, tuple[float, str]],
     ) -> list[str]:
         ids: list[str] = []
-        for event in events:
+        for event, text in events:
             for sub in self.subscriptions:
                 if sub.matches(event):
                     reason = disabled.get(sub.name)
                     dead = f"subscription disabled: {reason[1]}" if reason else None
-                    if tx.enqueue(sub.name, event, dead_reason=dead) and not dead:
+                    if tx.enqueue(sub.name, event, dead_reason=dead, text=text) and not dead:
                         ids.append(event.id)
         return ids
 

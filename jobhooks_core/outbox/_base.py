@@ -221,8 +221,10 @@ class OutboxTransaction:
         return {str(k): str(v) for k, v in rows}
 
     # -- rows -------------------------------------------------------------------------------
-    def enqueue(self, subscription: str, event: Event, *, dead_reason: str | None = None) -> bool:
-        """Add a row; False when (subscription, event id) is already there (a duplicate)."""
+    def enqueue(self, subscription: str, event: Event, *, dead_reason: str | None = None,
+                text: str | None = None) -> bool:
+        """Add a row; False when (subscription, event id) is already there (a duplicate).
+        ``text``: the event's JSON when the caller made it already."""
         status = Status.DEAD if dead_reason else Status.PENDING
         cur = self._x(
             "INSERT INTO jobhooks_deliveries (subscription, event_id, event, status, attempts, "
@@ -231,7 +233,7 @@ class OutboxTransaction:
             (
                 subscription,
                 event.id,
-                event_json(event),
+                event_json(event) if text is None else text,
                 status.value,
                 self._now,
                 self._now,
