@@ -18,6 +18,7 @@ import os
 import shlex
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -94,21 +95,26 @@ class SQLiteOutbox(Outbox):
         if conn is not None:
             return conn
         conn = None
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives the process being killed (not a power cut).
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            if not threading.current_thread().name.startswith(BACKGROUND_THREAD_PREFIX):
-                # A WAL checkpoint runs inside whichever COMMIT crosses the threshold: keep
-                # that cost off the host's emit path; the dispatcher's threads checkpoint.
-                conn.execute("PRAGMA wal_autocheckpoint=0")
-            if not self._schema_ready:
-                self._create_schema(conn)
+            while True:
+                try:
+                    conn = self._open()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Switching a new file to WAL while other processes do the same can be
+                    # refused as "locked" without SQLite's busy handler: try again, briefly.
+                    if conn is not None:
+                        with suppress(sqlite3.Error):
+                            conn.close()
+                        conn = None
+                    locked = "locked" in str(exc) or "busy" in str(exc)
+                    if not locked or time.monotonic() + pause > deadline:
+                        raise
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.1)
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
                 with suppress(sqlite3.Error):
@@ -126,6 +132,27 @@ class SQLiteOutbox(Outbox):
         self._local.conn = conn
         with self._lock:
             self._all.append((threading.current_thread(), conn))
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process being killed (not a power cut).
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            if not threading.current_thread().name.startswith(BACKGROUND_THREAD_PREFIX):
+                # A WAL checkpoint runs inside whichever COMMIT crosses the threshold: keep
+                # that cost off the host's emit path; the dispatcher's threads checkpoint.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            if not self._schema_ready:
+                self._create_schema(conn)
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.close()
+            raise
         return conn
 
     def housekeeping(self, retention_seconds: float = 0.0, now: float | None = None) -> int:
