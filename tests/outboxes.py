@@ -14,10 +14,17 @@ import pytest
 
 from jobhooks_core.outbox import Outbox, SQLiteOutbox
 
-__all__ = ["BACKENDS", "POSTGRES_URL", "backend"]
+__all__ = ["BACKENDS", "POSTGRES_URL", "backend", "postgres_url"]
 
 POSTGRES_URL = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL", "")
 BACKENDS = ["sqlite", "postgres"]
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL's URL; the calling test skips, saying how to run it, when unset."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    return POSTGRES_URL
 
 
 @contextmanager
@@ -30,17 +37,16 @@ def backend(kind: str, tmp_path: Path) -> Iterator[Outbox]:
         finally:
             box.close()
         return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    url = postgres_url()
     import psycopg
 
     from jobhooks_core.outbox.postgres import PostgresOutbox
 
     schema = f"jobhooks_test_{uuid.uuid4().hex[:12]}"
-    box = PostgresOutbox(POSTGRES_URL, schema=schema)
+    box = PostgresOutbox(url, schema=schema)
     try:
         yield box
     finally:
         box.close()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

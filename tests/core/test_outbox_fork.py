@@ -16,8 +16,8 @@ import pytest
 from jobhooks_core.events import Event, Source
 from jobhooks_core.outbox import Outbox, SQLiteOutbox
 from jobhooks_core.outbox.postgres import PostgresOutbox
+from tests.outboxes import POSTGRES_URL, postgres_url
 
-POSTGRES_URL = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL", "")
 SOURCE = Source("airflow", "fork", "3.3.2")
 
 
@@ -100,8 +100,7 @@ def test_the_parent_keeps_using_its_connections_after_forking(
 
 
 def test_a_postgres_child_does_not_end_its_parents_session() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    postgres_url()  # skips, saying how to run it, without PostgreSQL
     import psycopg
     from psycopg import sql
 

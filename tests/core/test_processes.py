@@ -4,7 +4,6 @@ at once on SQLite, two relays on PostgreSQL, a relay stopped by SIGTERM."""
 from __future__ import annotations
 
 import collections
-import os
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 from jobhooks_core import Event, Source
 from jobhooks_core.outbox import open_outbox
 from tests.core.clitools import JOBHOOKS, cli_env, write_config
+from tests.outboxes import postgres_url
 from tests.receiver import Reply, TestReceiver
 
 EMITTER = """
@@ -109,9 +109,7 @@ def test_eight_processes_emitting_at_once_lose_nothing(tmp_path: Path,
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    base = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("PostgreSQL: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    base = postgres_url()
     import psycopg
 
     name = f"jobhooks_test_{uuid.uuid4().hex[:10]}"

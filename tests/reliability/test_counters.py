@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,9 +24,9 @@ from jobhooks_core.outbox.postgres import PostgresOutbox
 from jobhooks_core.runtime import Jobhooks
 from jobhooks_core.settings import Settings
 from tests.core.clitools import cli_env, run
+from tests.outboxes import POSTGRES_URL, postgres_url
 from tests.receiver import Reply, TestReceiver
 
-POSTGRES_URL = os.environ.get("JOBHOOKS_TEST_POSTGRES_URL", "")
 ZERO = {"enqueued": 0, "delivered": 0, "retried": 0, "dead_lettered": 0, "dropped": 0}
 
 
@@ -37,8 +36,7 @@ def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "outbox.db")
         return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    postgres_url()  # skips, saying how to run it, without PostgreSQL
     import psycopg
 
     schema = f"jobhooks_test_{uuid.uuid4().hex[:12]}"
@@ -313,8 +311,7 @@ def test_outbox_status_shows_the_counters_as_json_and_as_a_table(
 
 
 def test_postgres_spreads_concurrent_counting_over_shards_and_sums_them() -> None:
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL outbox: set JOBHOOKS_TEST_POSTGRES_URL=postgresql://… to run")
+    postgres_url()  # skips, saying how to run it, without PostgreSQL
     import psycopg
 
     schema = f"jobhooks_test_{uuid.uuid4().hex[:12]}"
